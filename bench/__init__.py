@@ -1,0 +1,1 @@
+"""The command line of infoprune: `python -m bench run|list|report`."""

@@ -1,0 +1,118 @@
+"""Typed configuration of a run. `bench/presets.py` is the one place that builds these from the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """Where corpora, tokenizers, probes and scores are cached: $INFOPRUNE_DATA or ~/.cache/infoprune."""
+    return Path(os.environ.get("INFOPRUNE_DATA") or Path.home() / ".cache" / "infoprune")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which corpus, and how many bytes of it go to each part of the split."""
+
+    corpus: str = "default"
+    probe_bytes: int = 1_000_000
+    pool_bytes: int = 4_000_000
+    heldout_bytes: int = 300_000
+    ood: str = "austen/persuasion"  # document-id prefix (or source name) held out of all training
+    ood_bytes: int = 200_000  # cap on the out-of-domain text that is evaluated
+    split_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A small Llama-style decoder; every cell and the probe use the same shape."""
+
+    vocab_size: int = 4096
+    seq_len: int = 128
+    d_model: int = 128
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 512
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and budget. `budget` is `tokens:N` (compute-matched) or `epochs:N` over the kept set."""
+
+    budget: str = "tokens:300000"
+    batch_size: int = 16
+    lr: float = 3e-3
+    min_lr_frac: float = 0.1
+    warmup_frac: float = 0.05
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    precision: str = "auto"  # auto | bf16 | fp32
+
+    def budget_tokens(self, kept_tokens: int) -> int:
+        kind, _, amount = self.budget.partition(":")
+        if kind == "tokens":
+            return int(float(amount))
+        return int(float(amount) * kept_tokens)
+
+
+@dataclass(frozen=True)
+class CriterionSpec:
+    """A criterion name plus its parameter overrides, e.g. `perplexity:keep=middle`."""
+
+    name: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return self.name + ":" + ",".join(f"{k}={v}" for k, v in self.params)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run's results (`out` and `data_dir` only say where they go)."""
+
+    preset: str = "default"
+    criteria: tuple[CriterionSpec, ...] = ()
+    ratios: tuple[float, ...] = (0.25, 0.5, 0.75)
+    seeds: tuple[int, ...] = (0,)
+    probe: str = "own"  # own: trained on the probe slice; pool: trained on the whole candidate pool
+    probe_seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    probe_train: TrainConfig = field(default_factory=TrainConfig)
+    eval_batch_size: int = 32
+    device: str = "cpu"
+    out: str = "runs/default"
+    data_dir: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint_dict(self) -> dict:
+        """The part of the config that changes results: everything but where things are written."""
+        d = self.to_dict()
+        for k in ("out", "data_dir", "device", "criteria", "ratios", "seeds"):
+            d.pop(k)
+        return d
+
+
+def stable_hash(*parts: object, n: int = 16) -> str:
+    """A short hex digest of JSON-serialisable parts; the key of every cache and cell."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:n]
+
+
+def derive_seed(seed: int, stream: str) -> int:
+    """One independent seed per purpose (init, data_order, selection, eval, probe), from the config seed."""
+    return int(stable_hash(seed, stream, n=8), 16)
+
+
+SEED_STREAMS = ("init", "data_order", "selection", "eval")

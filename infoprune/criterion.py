@@ -1,0 +1,182 @@
+"""The criterion interface and its registry.
+
+A criterion turns samples into one float each, higher = more worth keeping. It is one class in one file
+of `criteria/`, registered with `@register`; packages outside the suite register theirs through the
+`infoprune.criteria` entry-point group. Discovery is lazy: nothing is imported until a name is looked up.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field, replace
+from importlib.metadata import entry_points
+from typing import Any, Callable, ClassVar, Sequence
+
+import numpy as np
+
+from .config import CriterionSpec
+from .errors import CriterionError
+from .samples import Sample
+
+MODES = ("top", "middle", "bottom")
+
+
+@dataclass(frozen=True)
+class Param:
+    default: Any
+    help: str = ""
+    choices: tuple = ()
+
+    def parse(self, criterion: str, name: str, text: str) -> Any:
+        kind = type(self.default)
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                value: Any = text.lower() in ("true", "1")
+            else:
+                value = kind(text)
+        except ValueError:
+            raise CriterionError(f"{criterion}: parameter {name}={text!r} is not a {kind.__name__}") from None
+        if self.choices and value not in self.choices:
+            raise CriterionError(f"{criterion}: {name} must be one of {', '.join(map(str, self.choices))}, not {text!r}")
+        return value
+
+
+@dataclass
+class ScoringContext:
+    """What the pipeline offers a criterion: the selection seed and the probe's per-token NLL.
+
+    `nll` computes NLL for a list of samples; results are memoised so that every criterion that needs
+    the probe shares one pass over the pool.
+    """
+
+    seed: int
+    nll: Callable[[Sequence[Sample]], list[np.ndarray]]
+    memo: dict = field(default_factory=dict)
+
+    def token_nll(self, samples: Sequence[Sample]) -> list[np.ndarray]:
+        key = tuple(s.id for s in samples)
+        if key not in self.memo:
+            self.memo[key] = self.nll(samples)
+        return self.memo[key]
+
+    def with_seed(self, seed: int) -> "ScoringContext":
+        return replace(self, seed=seed)
+
+
+class Criterion:
+    """Subclass, set the class attributes, implement `score`, decorate with `@register`."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"  # bump when the scores change, so cached scores are recomputed
+    keeps: ClassVar[str] = ""  # one line: what a high score means
+    paper: ClassVar[str] = ""
+    params: ClassVar[dict[str, Param]] = {}
+    variants: ClassVar[dict[str, dict[str, str]]] = {}  # extra configurations that `--criteria all` runs
+    seeded: ClassVar[bool] = False  # scores depend on the selection seed
+    uses_probe: ClassVar[bool] = False
+
+    def __init__(self, **overrides: str) -> None:
+        unknown = set(overrides) - set(self.params)
+        if unknown:
+            valid = ", ".join(sorted(self.params)) or "none"
+            raise CriterionError(f"{self.name}: unknown parameter {sorted(unknown)[0]!r}; valid parameters: {valid}")
+        self.values = {k: p.default for k, p in self.params.items()}
+        for k, text in overrides.items():
+            self.values[k] = self.params[k].parse(self.name, k, text)
+
+    @property
+    def mode(self) -> str:
+        """How selection uses the scores: keep the top, the middle or the bottom band."""
+        return self.values.get("keep", "top")
+
+    def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Registry:
+    """Criterion classes by name, filled by `@register` when `discover` imports their modules."""
+
+    def __init__(self) -> None:
+        self.classes: dict[str, type[Criterion]] = {}
+        self.discovered = False
+
+    def discover(self) -> None:
+        """Import every module of the `criteria` package, then every `infoprune.criteria` plugin."""
+        if self.discovered:
+            return
+        self.discovered = True
+        import criteria
+
+        for info in pkgutil.iter_modules(criteria.__path__):
+            importlib.import_module(f"criteria.{info.name}")
+        for ep in entry_points(group="infoprune.criteria"):
+            loaded = ep.load()
+            if isinstance(loaded, type) and issubclass(loaded, Criterion) and loaded.name not in self.classes:
+                register(loaded)
+
+
+REGISTRY = Registry()
+
+
+def register(cls: type[Criterion]) -> type[Criterion]:
+    if not cls.name:
+        raise TypeError(f"{cls.__qualname__} needs a name")
+    REGISTRY.classes[cls.name] = cls
+    return cls
+
+
+def names() -> list[str]:
+    REGISTRY.discover()
+    return sorted(REGISTRY.classes)
+
+
+def get(name: str) -> type[Criterion]:
+    if name not in names():
+        close = difflib.get_close_matches(name, names(), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise CriterionError(f"unknown criterion {name!r}; valid criteria: {', '.join(names())}.{hint}")
+    return REGISTRY.classes[name]
+
+
+def build(spec: CriterionSpec) -> Criterion:
+    return get(spec.name)(**dict(spec.params))
+
+
+def parse_specs(text: str) -> tuple[CriterionSpec, ...]:
+    """`all`, or `name[:k=v[,k=v]][,name...]`: a piece with `=` and no `:` is one more parameter."""
+    if text.strip() == "all":
+        specs = []
+        for n in names():
+            specs.append(CriterionSpec(n))
+            specs += [CriterionSpec(n, tuple(sorted(p.items()))) for p in get(n).variants.values()]
+        return tuple(specs)
+    items: list[tuple[str, list[tuple[str, str]]]] = []
+    for piece in (p.strip() for p in text.split(",")):
+        if not piece:
+            continue
+        if "=" in piece and ":" not in piece:
+            if not items:
+                raise CriterionError(f"parameter {piece!r} comes before any criterion name")
+            key, _, value = piece.partition("=")
+            items[-1][1].append((key.strip(), value.strip()))
+            continue
+        name, _, rest = piece.partition(":")
+        params = []
+        if rest:
+            key, eq, value = rest.partition("=")
+            if not eq or not key.strip():
+                raise CriterionError(f"bad criterion parameter {rest!r} in {piece!r}; write name:key=value")
+            params.append((key.strip(), value.strip()))
+        items.append((name.strip(), params))
+    if not items:
+        raise CriterionError("no criteria given; use --criteria all or a list such as random,length")
+    specs = tuple(CriterionSpec(n, tuple(sorted(p))) for n, p in items)
+    for spec in specs:
+        build(spec)  # validates names and parameters now, before any work starts
+    if len({s.label for s in specs}) != len(specs):
+        raise CriterionError("a criterion is listed twice in --criteria")
+    return specs

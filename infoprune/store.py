@@ -1,0 +1,124 @@
+"""The results store of one run folder: a file per finished cell, the results table, the manifest, a lock.
+
+A cell's file is written atomically when the cell is done, so a run killed at any moment leaves only
+whole cells behind, and re-running the same command skips them.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_write_json, atomic_write_text
+from .errors import UserError
+
+FULL = "full"  # the criterion label of the unpruned baseline cell
+RESULT_COLUMNS = ["criterion", "ratio", "seed", "metric", "value"]
+
+
+class RunStore:
+    def __init__(self, out: Path) -> None:
+        self.out = Path(out)
+        try:
+            (self.out / "cells").mkdir(parents=True, exist_ok=True)
+            probe = self.out / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise UserError(f"cannot write to output folder {self.out}: {exc.strerror or exc}") from None
+
+    # -- cells -------------------------------------------------------------------------------
+    def cell_path(self, key: str) -> Path:
+        return self.out / "cells" / f"{key}.json"
+
+    def load_cell(self, key: str, log=print) -> dict | None:
+        path = self.cell_path(key)
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            if record.get("key") == key and "metrics" in record:
+                return record
+        except (OSError, ValueError):
+            pass
+        log(f"warning: {path} is unreadable or incomplete; that cell will be recomputed")
+        return None
+
+    def write_cell(self, record: dict) -> None:
+        atomic_write_json(self.cell_path(record["key"]), record)
+
+    def write_failure(self, key: str, record: dict) -> None:
+        atomic_write_json(self.out / "cells" / f"{key}.failed.json", record)
+
+    def clear_failure(self, key: str) -> None:
+        (self.out / "cells" / f"{key}.failed.json").unlink(missing_ok=True)
+
+    # -- tables ------------------------------------------------------------------------------
+    def write_results(self, records: list[dict]) -> pd.DataFrame:
+        rows = [
+            {"criterion": r["criterion"], "ratio": r["ratio"], "seed": r["seed"], "metric": m, "value": v}
+            for r in records
+            for m, v in sorted(r["metrics"].items())
+        ]
+        frame = pd.DataFrame(rows, columns=RESULT_COLUMNS).sort_values(["criterion", "ratio", "seed", "metric"])
+        atomic_write_text(self.out / "results.csv", frame.to_csv(index=False))
+        return frame
+
+    def read_manifest(self) -> dict:
+        try:
+            return json.loads((self.out / "manifest.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_manifest(self, manifest: dict) -> None:
+        atomic_write_json(self.out / "manifest.json", manifest)
+
+    # -- one run at a time per folder ----------------------------------------------------------
+    def lock(self) -> "RunLock":
+        return RunLock(self.out / ".lock")
+
+
+class RunLock:
+    """A pid file taken with O_EXCL; a lock left by a dead process is taken over."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> "RunLock":
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pid = _read_pid(self.path)
+                if pid is not None and _alive(pid):
+                    raise UserError(
+                        f"another run (pid {pid}) is using {self.path.parent}; wait for it or choose another --out"
+                    ) from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise UserError(f"could not take the lock {self.path}")
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True

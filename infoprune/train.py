@@ -1,0 +1,100 @@
+"""The trainer: one identical recipe for the probe and for every (criterion, ratio, seed) cell.
+
+Kept samples are shuffled by the data-order seed and packed, each after an end-of-text token, into a
+stream cut into full windows: no padding, and a fixed token budget makes every cell compute-matched.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
+
+from .config import TrainConfig
+from .model import autocast
+from .samples import Sample
+
+
+@dataclass
+class TrainStats:
+    steps: int
+    tokens: int
+    seconds: float
+    final_loss: float
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+
+def packed_batches(
+    samples: Sequence[Sample], eos_id: int, batch_size: int, seq_len: int, seed: int
+) -> Iterator[torch.Tensor]:
+    """Endless (batch, seq_len + 1) windows over the packed samples; each epoch is reshuffled."""
+    rng = np.random.default_rng(seed)
+    window = seq_len + 1
+    carry = np.zeros(0, dtype=np.int64)
+    while True:
+        order = rng.permutation(len(samples))
+        stream = np.concatenate(
+            [carry] + [np.concatenate(([eos_id], samples[i].tokens)).astype(np.int64) for i in order]
+        )
+        n_windows = len(stream) // window
+        windows = stream[: n_windows * window].reshape(n_windows, window)
+        carry = stream[n_windows * window :]
+        for b in range(0, n_windows - batch_size + 1, batch_size):
+            yield torch.from_numpy(windows[b : b + batch_size])
+        # A partial last batch is carried into the next epoch rather than dropped.
+        leftover = windows[(n_windows // batch_size) * batch_size :]
+        carry = np.concatenate([leftover.reshape(-1), carry])
+
+
+def train(
+    model: torch.nn.Module,
+    samples: Sequence[Sample],
+    cfg: TrainConfig,
+    seq_len: int,
+    eos_id: int,
+    seed: int,
+    device: str = "cpu",
+    log: Callable[[str], None] | None = None,
+) -> TrainStats:
+    """Train `model` in place on `samples` for the configured token budget."""
+    kept_tokens = int(sum(len(s.tokens) + 1 for s in samples))
+    tokens_per_step = cfg.batch_size * seq_len
+    steps = max(1, math.ceil(cfg.budget_tokens(kept_tokens) / tokens_per_step))
+    model.to(device).train()
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+    )
+    sched = get_cosine_with_min_lr_schedule_with_warmup(
+        opt, max(1, int(cfg.warmup_frac * steps)), steps, min_lr_rate=cfg.min_lr_frac
+    )
+    batches = packed_batches(samples, eos_id, cfg.batch_size, seq_len, seed)
+    curve: list[tuple[int, float]] = []
+    t0, last_log, loss_val = time.time(), time.time(), float("nan")
+    for step in range(steps):
+        batch = next(batches).to(device)
+        with autocast(device, cfg.precision):
+            logits = model(input_ids=batch[:, :-1]).logits
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss_val = loss.item()
+        if step % 10 == 0 or step == steps - 1:
+            curve.append((step, loss_val))
+        if log and time.time() - last_log > 10:
+            log(f"  step {step + 1}/{steps} loss {loss_val:.3f}")
+            last_log = time.time()
+    model.eval()
+    return TrainStats(steps, steps * tokens_per_step, time.time() - t0, loss_val, curve)

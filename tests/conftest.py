@@ -1,0 +1,62 @@
+"""Tiny corpora and configs built in-process: the tests never fetch packages or touch the network."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from infoprune.documents import Document
+
+WORDS = (
+    "the a of and to in is was he she it that his her with as for had you not be on at by which have or from "
+    "this him but all they were my are me one their so an said them we who would been will no when there if "
+    "more out up into do any your what has man could other than our some very time upon about may its only"
+).split()
+
+
+def make_documents(n: int = 120, seed: int = 0, sources=("tales", "letters", "notes")) -> list[Document]:
+    """Pseudo-English documents of varied length from a few sources; deterministic for a seed."""
+    rng = random.Random(seed)
+    docs = []
+    for i in range(n):
+        source = sources[i % len(sources)]
+        n_words = rng.randint(20, 160)
+        text = " ".join(rng.choice(WORDS) for _ in range(n_words)).capitalize() + "."
+        docs.append(Document(f"{source}/work{i % 7}/{i:04d}", source, text))
+    return docs
+
+
+def write_jsonl(path: Path, docs: list[Document]) -> Path:
+    path.write_text("".join(json.dumps({"id": d.id, "source": d.source, "text": d.text}) + "\n" for d in docs))
+    return path
+
+
+@pytest.fixture
+def corpus_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "corpus.jsonl", make_documents())
+
+
+def tiny_config(corpus: Path, out: Path, data_dir: Path, **overrides) -> RunConfig:
+    """A run small enough for a unit test: a 1-layer, 32-wide model and a few hundred tokens per cell."""
+    from infoprune.criterion import parse_specs
+
+    base = RunConfig(
+        preset="test",
+        criteria=parse_specs(overrides.pop("criteria", "random,length,information")),
+        ratios=overrides.pop("ratios", (0.5,)),
+        seeds=overrides.pop("seeds", (0,)),
+        data=DataConfig(corpus=f"jsonl:{corpus}", probe_bytes=4_000, pool_bytes=12_000, heldout_bytes=3_000,
+                        ood="letters/work3", ood_bytes=2_000),
+        model=ModelConfig(vocab_size=300, seq_len=32, d_model=32, n_layers=1, n_heads=2, d_ff=64),
+        train=TrainConfig(budget="tokens:2048", batch_size=4, precision="fp32"),
+        probe_train=TrainConfig(budget="tokens:4096", batch_size=4, precision="fp32"),
+        out=str(out),
+        data_dir=str(data_dir),
+    )
+    from dataclasses import replace
+
+    return replace(base, **overrides)

@@ -1,0 +1,78 @@
+"""The command line: one clear line and exit 2 for bad input, and a smoke run plus its report."""
+
+import pytest
+
+from conftest import make_documents, write_jsonl
+
+from bench.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def last_line(err: str) -> str:
+    return err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["--criteria", "informaton"], "unknown criterion 'informaton'; valid criteria: "),
+        (["--criteria", "length:unit=words"], "length: unit must be one of tokens, bytes"),
+        (["--ratios", "0"], "pruning ratio 0.0 is outside (0, 1)"),
+        (["--ratios", "1"], "pruning ratio 1.0 is outside (0, 1)"),
+        (["--ratios=-0.2,0.5"], "pruning ratio -0.2 is outside (0, 1)"),
+        (["--ratios", "half"], "--ratios 'half'"),
+        (["--seeds", "0"], "the count of seeds must be at least 1"),
+        (["--seeds", "1,1"], "repeats a seed"),
+        (["--budget", "steps:10"], "write tokens:N (compute-matched) or epochs:N"),
+        (["--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, default"),
+        (["--corpus", "jsonl:/nonexistent/x.jsonl"], "/nonexistent/x.jsonl"),
+        (["--corpus", "ftp:somewhere"], "ftp:somewhere"),
+    ],
+)
+def test_bad_input_gets_one_line_and_exit_2(capsys, tmp_path, argv, expected):
+    code, _, err = run_cli(capsys, "run", "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "d"), *argv)
+    assert code == 2
+    assert last_line(err).startswith("error: ") and expected in last_line(err)
+
+
+def test_did_you_mean(capsys, tmp_path):
+    _, _, err = run_cli(capsys, "run", "--criteria", "informaton", "--out", str(tmp_path))
+    assert "Did you mean 'information'?" in last_line(err)
+
+
+def test_a_corpus_of_blank_documents_is_refused(capsys, tmp_path):
+    (tmp_path / "blank.jsonl").write_text('{"text": "  "}\n{"text": "\\n"}\n')
+    code, _, err = run_cli(capsys, "run", "--corpus", f"jsonl:{tmp_path / 'blank.jsonl'}",
+                           "--out", str(tmp_path / "out"), "--data-dir", str(tmp_path / "d"))
+    assert code == 2 and "no non-blank documents" in last_line(err)
+
+
+def test_report_of_a_missing_folder(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "report", str(tmp_path / "nope"))
+    assert code == 2 and "does not exist" in last_line(err)
+
+
+def test_smoke_run_then_report(capsys, tmp_path):
+    corpus = write_jsonl(tmp_path / "c.jsonl", make_documents(200))
+    out = tmp_path / "out"
+    code, table, _ = run_cli(capsys, "run", "--preset", "smoke", "--criteria", "random,length,information",
+                             "--ratios", "0.5", "--corpus", f"jsonl:{corpus}", "--ood", "letters/work3",
+                             "--out", str(out), "--data-dir", str(tmp_path / "d"))
+    assert code == 0
+    assert "| full data |" in table and "| information |" in table
+    code, again, _ = run_cli(capsys, "report", str(out))
+    assert code == 0 and again == table
+    assert (out / "bpb.png").stat().st_size > 10_000
+
+
+def test_list_shows_each_criterion_with_its_paper(capsys):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0
+    assert "information (v1) keeps the most informative" in out and "Kim & Baek" in out
+    assert "unit=tokens [tokens|bytes]" in out

@@ -1,0 +1,131 @@
+"""A whole run on a tiny corpus: results and manifest, resume, determinism, no stale reuse, failing cells."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tiny_config
+
+import infoprune.pipeline as pipeline
+from infoprune.criterion import REGISTRY, Criterion
+from infoprune.pipeline import run
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    """Counts cells trained (the probe excluded) while still training them."""
+    calls = []
+    real = pipeline.train
+
+    def counting(model, samples, cfg, *args, **kwargs):
+        calls.append(len(samples))
+        return real(model, samples, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train", counting)
+    return calls
+
+
+def cell_files(out):
+    return sorted((out / "cells").glob("*[0-9a-f].json"))
+
+
+def test_run_writes_one_row_per_cell_and_metric_and_a_manifest(corpus_file, tmp_path):
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", seeds=(0, 1))
+    assert run(cfg) == 0
+    frame = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(frame.criterion) == {"full", "random", "length", "information"}
+    assert len(cell_files(tmp_path / "out")) == 8
+    per_cell = frame.groupby(["criterion", "ratio", "seed"]).size()
+    assert len(per_cell) == 8 and per_cell.nunique() == 1
+    assert {"bpb/in_domain", "ppl/in_domain", "bpb/ood"} <= set(frame.metric)
+    assert not frame.duplicated(["criterion", "ratio", "seed", "metric"]).any()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    streams = manifest["seed_streams"]
+    all_seeds = [v for s in streams.values() for v in s.values()]
+    assert len(set(all_seeds)) == len(all_seeds)  # every stream of every seed is distinct
+    assert manifest["corpus"]["fingerprint"] and manifest["versions"]["torch"]
+    assert all(c["status"] == "done" for c in manifest["cells"])
+    assert manifest["split"]["pool"]["tokens"] > 0
+
+
+def test_second_invocation_recomputes_nothing(corpus_file, tmp_path, count_training):
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data")
+    run(cfg)
+    first = (tmp_path / "out" / "results.csv").read_text()
+    trained = len(count_training)
+    assert run(cfg) == 0
+    assert len(count_training) == trained
+    assert (tmp_path / "out" / "results.csv").read_text() == first
+
+
+def test_resume_reruns_only_the_missing_cell_and_gets_the_same_numbers(corpus_file, tmp_path, count_training):
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data")
+    run(cfg)
+    before = pd.read_csv(tmp_path / "out" / "results.csv")
+    victim = cell_files(tmp_path / "out")[0]
+    victim.unlink()  # as if the run had been killed before this cell finished
+    (victim.parent / f".{victim.name}.123.tmp").write_text('{"half": ')  # and left a partial temp file
+    calls = len(count_training)
+    assert run(cfg) == 0
+    assert len(count_training) == calls + 1
+    after = pd.read_csv(tmp_path / "out" / "results.csv")
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_a_corrupt_cell_file_is_recomputed(corpus_file, tmp_path, count_training):
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data")
+    run(cfg)
+    cell_files(tmp_path / "out")[0].write_text("{not json")
+    calls = len(count_training)
+    run(cfg)
+    assert len(count_training) == calls + 1
+
+
+def test_a_changed_config_never_reuses_cells(corpus_file, tmp_path, count_training):
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data")
+    run(cfg)
+    calls = len(count_training)
+    run(replace(cfg, train=replace(cfg.train, lr=cfg.train.lr / 2)))
+    assert len(count_training) == calls + 4
+
+
+def test_the_same_config_gives_identical_results_in_a_fresh_folder(corpus_file, tmp_path):
+    a = tiny_config(corpus_file, tmp_path / "a", tmp_path / "data-a")
+    b = tiny_config(corpus_file, tmp_path / "b", tmp_path / "data-b")
+    run(a), run(b)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "results.csv"),
+                                  pd.read_csv(tmp_path / "b" / "results.csv"))
+
+
+class Exploding(Criterion):
+    name = "exploding"
+    keeps = "nothing: it raises"
+
+    def score(self, samples, ctx):
+        raise RuntimeError("boom")
+
+
+class NotANumber(Criterion):
+    name = "nan-scores"
+    keeps = "nothing: it returns NaN"
+
+    def score(self, samples, ctx):
+        return np.full(len(samples), np.nan)
+
+
+def test_a_failing_criterion_is_recorded_and_other_cells_finish(corpus_file, tmp_path, monkeypatch):
+    monkeypatch.setitem(REGISTRY.classes, "exploding", Exploding)
+    monkeypatch.setitem(REGISTRY.classes, "nan-scores", NotANumber)
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", criteria="exploding,length,nan-scores")
+    assert run(cfg) == 2
+    frame = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert set(frame.criterion) == {"full", "length"}
+    failures = [json.loads(p.read_text()) for p in (tmp_path / "out" / "cells").glob("*.failed.json")]
+    assert sorted(f["cell"] for f in failures) == ["exploding", "nan-scores"]
+    assert any("boom" in f["traceback"] for f in failures)
+    assert any("NaN" in f["error"] for f in failures)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert sorted(c["status"] for c in manifest["cells"]) == ["done", "done", "failed", "failed"]
