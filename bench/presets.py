@@ -73,8 +73,13 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     if args.preset not in PRESETS:
         raise UserError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
     base = PRESETS[args.preset]
-    train = replace(base.train, budget=parse_budget(args.budget)) if args.budget else base.train
+    budget = getattr(args, "budget", None)
+    train = replace(base.train, budget=parse_budget(budget)) if budget else base.train
     data = replace(base.data, corpus=args.corpus or base.data.corpus)
+    if args.pool_bytes is not None:
+        if args.pool_bytes <= 0:
+            raise UserError(f"--pool-bytes {args.pool_bytes}: give a positive number of bytes")
+        data = replace(data, pool_bytes=args.pool_bytes)
     if args.ood is not None:
         data = replace(data, ood=args.ood)
     if args.probe not in ("own", "pool"):
@@ -82,11 +87,11 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     return replace(
         base,
         criteria=parse_specs(args.criteria),
-        ratios=parse_ratios(args.ratios) if args.ratios else base.ratios,
+        ratios=parse_ratios(args.ratios) if getattr(args, "ratios", None) else base.ratios,
         seeds=parse_seeds(args.seeds) if args.seeds else base.seeds,
         probe=args.probe,
         data=data,
         train=train,
-        out=args.out or f"runs/{args.preset}",
+        out=getattr(args, "out", None) or f"runs/{args.preset}",
         data_dir=str(args.data_dir or default_data_dir()),
     )

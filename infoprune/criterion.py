@@ -20,7 +20,6 @@ from .config import CriterionSpec
 from .errors import CriterionError
 from .samples import Sample
 
-MODES = ("top", "middle", "bottom")
 
 
 @dataclass(frozen=True)
@@ -47,20 +46,33 @@ class Param:
 
 @dataclass
 class ScoringContext:
-    """What the pipeline offers a criterion: the selection seed and the probe's per-token NLL.
+    """What the pipeline offers a criterion besides the samples themselves.
 
-    `nll` computes NLL for a list of samples; results are memoised so that every criterion that needs
-    the probe shares one pass over the pool.
+    - `seed`: the selection seed of the cell (for criteria with `seeded = True`);
+    - `token_nll(samples)`: the probe LM's per-token NLL in nats, one array per sample;
+    - `embeddings(samples)`: L2-normalised sentence embeddings (MiniLM), one row per sample;
+    - `heldout`: the in-domain held-out samples, a target distribution no criterion trains on.
+    Results are memoised, so every criterion that needs the probe or the embedder shares one pass.
     """
 
     seed: int
     nll: Callable[[Sequence[Sample]], list[np.ndarray]]
+    embed: Callable[[Sequence[Sample]], np.ndarray] | None = None
+    heldout: Sequence[Sample] = ()
     memo: dict = field(default_factory=dict)
 
     def token_nll(self, samples: Sequence[Sample]) -> list[np.ndarray]:
-        key = tuple(s.id for s in samples)
+        return self._memo("nll", samples, self.nll)
+
+    def embeddings(self, samples: Sequence[Sample]) -> np.ndarray:
+        if self.embed is None:
+            raise CriterionError("this run offers no embedder")
+        return self._memo("embed", samples, self.embed)
+
+    def _memo(self, kind: str, samples: Sequence[Sample], fn):
+        key = (kind, tuple(s.id for s in samples))
         if key not in self.memo:
-            self.memo[key] = self.nll(samples)
+            self.memo[key] = fn(samples)
         return self.memo[key]
 
     def with_seed(self, seed: int) -> "ScoringContext":
@@ -76,6 +88,7 @@ class Criterion:
     paper: ClassVar[str] = ""
     params: ClassVar[dict[str, Param]] = {}
     variants: ClassVar[dict[str, dict[str, str]]] = {}  # extra configurations that `--criteria all` runs
+    mode: ClassVar[str] = "top"  # how selection uses the scores, unless a `keep` parameter says otherwise
     seeded: ClassVar[bool] = False  # scores depend on the selection seed
     uses_probe: ClassVar[bool] = False
 
@@ -89,9 +102,9 @@ class Criterion:
             self.values[k] = self.params[k].parse(self.name, k, text)
 
     @property
-    def mode(self) -> str:
-        """How selection uses the scores: keep the top, the middle or the bottom band."""
-        return self.values.get("keep", "top")
+    def keep(self) -> str:
+        """Selection mode: `top`, `middle` or `bottom` band, or `sample` (probability proportional to score)."""
+        return self.values.get("keep", self.mode)
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         raise NotImplementedError

@@ -140,7 +140,14 @@ class Pipeline:
 
     @cached_property
     def context(self) -> ScoringContext:
-        return ScoringContext(seed=0, nll=lambda samples: self._nll(self.probe)(samples))
+        from .embed import embed_samples  # the embedder loads lazily: only criteria that ask for it pay
+
+        return ScoringContext(
+            seed=0,
+            nll=lambda samples: self._nll(self.probe)(samples),
+            embed=lambda samples: self._timed("embed", lambda: embed_samples(samples, self.data_dir, self.log)),
+            heldout=self.samples["in_domain"],
+        )
 
     def scores(self, spec: CriterionSpec, seed: int) -> np.ndarray:
         """One score per pool sample, read from the score cache when its key is unchanged."""
@@ -150,6 +157,7 @@ class Pipeline:
         key = stable_hash(
             "scores", crit.name, crit.version, crit.values, fingerprint(pool),
             self.probe_key if crit.uses_probe else None, sel_seed if crit.seeded else None,
+            fingerprint(self.samples["in_domain"]),  # the target of criteria such as dsir
         )
         self.score_keys[spec.label + (f"@seed{seed}" if crit.seeded else "")] = key
         path = self.data_dir / "scores" / f"{crit.name}-{key}.npy"
@@ -184,7 +192,8 @@ class Pipeline:
         if cell.spec is None:
             return pool
         scores = self.scores(cell.spec, cell.seed)
-        keep = set(select([s.id for s in pool], scores, cell.ratio, registry.build(cell.spec).mode))
+        crit = registry.build(cell.spec)
+        keep = set(select([s.id for s in pool], scores, cell.ratio, crit.keep, derive_seed(cell.seed, "selection")))
         return [s for s in pool if s.id in keep]
 
     def run_cell(self, cell: Cell, key: str) -> dict:

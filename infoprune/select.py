@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import CriterionError, UserError
+from .samples import unit_hash
 
 
 def check_ratio(ratio: float) -> float:
@@ -31,16 +32,27 @@ def check_scores(criterion: str, ids: Sequence[str], scores: np.ndarray) -> np.n
     return scores
 
 
-def select(ids: Sequence[str], scores: np.ndarray, ratio: float, mode: str = "top") -> list[str]:
-    """Keep exactly k ids: the highest scores (`top`), the lowest (`bottom`) or the central band (`middle`).
+MODES = ("top", "middle", "bottom", "sample")
 
-    Ties are broken by ascending sample id in every mode, so the kept set never depends on pool order.
+
+def select(ids: Sequence[str], scores: np.ndarray, ratio: float, mode: str = "top", seed: int = 0) -> list[str]:
+    """Keep exactly k ids, by one of four modes.
+
+    `top`, `bottom` and `middle` keep the highest, lowest or central band of scores, ties broken by
+    ascending id, so the kept set never depends on pool order. `sample` draws k without replacement with
+    probability proportional to the (positive) score, by Gumbel top-k with noise hashed from (seed, id):
+    inverse-propensity sampling when the score is 1 / density.
     """
-    if mode not in ("top", "middle", "bottom"):
-        raise CriterionError(f"unknown selection mode {mode!r}; valid: top, middle, bottom")
+    if mode not in MODES:
+        raise CriterionError(f"unknown selection mode {mode!r}; valid: {', '.join(MODES)}")
     k = n_kept(len(ids), ratio)
     keys = np.asarray(ids, dtype=str)
-    # lexsort sorts by its last key first: by score (negated for `top`), then by id.
-    order = np.lexsort((keys, -scores if mode == "top" else scores))
+    if mode == "sample":
+        if (scores <= 0).any():
+            raise CriterionError("selection mode 'sample' needs positive scores (sampling weights)")
+        u = np.array([unit_hash(i, seed) for i in ids]).clip(1e-12, 1 - 1e-12)
+        scores = np.log(scores) - np.log(-np.log(u))
+    # lexsort sorts by its last key first: by score (negated to keep the highest), then by id.
+    order = np.lexsort((keys, scores if mode == "bottom" or mode == "middle" else -scores))
     start = (len(ids) - k) // 2 if mode == "middle" else 0
     return sorted(ids[i] for i in order[start : start + k])

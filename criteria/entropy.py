@@ -1,0 +1,45 @@
+"""entropy: the seed paper's v3 measure, probe-LM surprisal plus word-frequency surprisal.
+
+Kim & Baek v3 (arXiv 2406.14124 v3) score x by H(W,q) + H(W,f). H(W,q) here is the probe's code length of
+x in bits per word (total NLL / ln 2 / number of words, at least one); H(W,f) is `word-frequency`'s mean
+-log2 f(w). `normalize` records how the two are put on one scale before they are summed:
+- `zscore` (default): each term standardised over the pool (mean 0, std 1; a constant term adds 0), so
+  neither dominates by its units or spread;
+- `bits`: both already in bits per word, added as they are.
+Keeps the highest sum: the samples most surprising to both the probe and the pool's word statistics.
+"""
+
+import math
+
+import numpy as np
+
+from criteria.word_frequency import word_bits
+from infoprune.criterion import Criterion, Param, register
+
+
+def zscore(x: np.ndarray) -> np.ndarray:
+    # fsum is exactly rounded, so the pool statistics do not depend on the order of the samples.
+    mean = math.fsum(x) / len(x)
+    std = math.sqrt(math.fsum((x - mean) ** 2) / len(x))
+    return (x - mean) / std if std > 0 else np.zeros_like(x)
+
+
+@register
+class Entropy(Criterion):
+    name = "entropy"
+    version = "1"
+    keeps = "the samples most surprising to the probe and to the pool's word frequencies (H(W,q) + H(W,f))"
+    paper = "Kim & Baek 2024, arXiv 2406.14124 v3"
+    params = {"normalize": Param("zscore", "put H(W,q) and H(W,f) on one scale: standardise each over the "
+                                 "pool, or add both as bits per word", ("zscore", "bits"))}
+    uses_probe = True
+
+    def score(self, samples, ctx):
+        if not samples:
+            return np.zeros(0)
+        freq_bits, n_words = word_bits(samples)
+        total_bits = np.array([nll.sum() / math.log(2) for nll in ctx.token_nll(samples)])
+        probe_bits = total_bits / np.maximum(n_words, 1)
+        if self.values["normalize"] == "bits":
+            return probe_bits + freq_bits
+        return zscore(probe_bits) + zscore(freq_bits)

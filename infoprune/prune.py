@@ -1,0 +1,75 @@
+"""Score once, prune many times: a table of every criterion's score per sample, and pruning from it.
+
+This is how a user prunes their own corpus for their own training, outside the benchmark's cells.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import criterion as registry
+from .atomic import atomic_write_bytes, atomic_write_text
+from .config import CriterionSpec
+from .errors import UserError
+from .pipeline import Pipeline
+from .select import select
+
+INFO_COLUMNS = ["id", "source", "n_tokens", "n_bytes", "text"]
+
+
+def score_table(pipe: Pipeline, specs: tuple[CriterionSpec, ...], seed: int = 0) -> pd.DataFrame:
+    """One row per pool sample: its id, source, size and text, then one column per criterion label."""
+    pool = pipe.samples["pool"]
+    table = pd.DataFrame({
+        "id": [s.id for s in pool],
+        "source": [s.source for s in pool],
+        "n_tokens": [len(s.tokens) for s in pool],
+        "n_bytes": [s.n_bytes for s in pool],
+        "text": [s.text for s in pool],
+    })
+    for spec in specs:
+        pipe.log(f"scoring {spec.label}")
+        table[spec.label] = pipe.scores(spec, seed)
+    return table
+
+
+def write_scores(table: pd.DataFrame, path: Path) -> None:
+    path = Path(path)
+    if path.suffix == ".csv":
+        atomic_write_text(path, table.to_csv(index=False))
+    elif path.suffix == ".parquet":
+        atomic_write_bytes(path, table.to_parquet(index=False))
+    else:
+        raise UserError(f"{path}: write scores to a .parquet or .csv file")
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"scores file {path} does not exist; write one with 'bench score'")
+    try:
+        table = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except Exception as exc:
+        raise UserError(f"{path} is not a readable scores file ({type(exc).__name__}: {exc})") from None
+    if not set(INFO_COLUMNS) <= set(table.columns):
+        raise UserError(f"{path} is not a scores file written by 'bench score' (columns {list(table.columns)})")
+    return table
+
+
+def prune(table: pd.DataFrame, label: str, ratio: float, mode: str | None = None, seed: int = 0) -> pd.DataFrame:
+    """The kept rows of `table` by the scores in column `label`; `mode` defaults to the criterion's own."""
+    criteria = [c for c in table.columns if c not in INFO_COLUMNS]
+    if label not in criteria:
+        raise UserError(f"the scores file has no criterion {label!r}; it has: {', '.join(criteria) or 'none'}")
+    if mode is None:
+        mode = registry.build(registry.parse_specs(label)[0]).keep
+    kept = set(select(list(table["id"]), table[label].to_numpy(dtype=float), ratio, mode, seed))
+    return table[table["id"].isin(kept)]
+
+
+def write_kept(kept: pd.DataFrame, path: Path) -> None:
+    lines = (json.dumps({"id": r.id, "source": r.source, "text": r.text}) + "\n" for r in kept.itertuples())
+    atomic_write_text(Path(path), "".join(lines))
