@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -164,8 +165,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends a run as Ctrl-C does: finished cells stay, the lock is released
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         return args.func(args)
     except UserError as exc:

@@ -70,7 +70,7 @@ class Pipeline:
     @cached_property
     def split(self):
         split = split_documents(self.corpus.documents, self.cfg.data)
-        for part in ("probe", "pool"):
+        for part in ("probe", "pool", "heldout"):
             if not getattr(split, part):
                 raise UserError(
                     f"corpus {self.cfg.data.corpus!r} is too small: its {part} slice is empty "
@@ -107,7 +107,8 @@ class Pipeline:
     # -- probe and scores ------------------------------------------------------------------------
     def _nll(self, model) -> Callable[[Sequence[Sample]], list[np.ndarray]]:
         return lambda samples: token_nll(
-            model, samples, self.eos, 32 * self.cfg.model.seq_len, self.cfg.device, self.cfg.train.precision
+            model, samples, self.eos, self.cfg.eval_batch_size * self.cfg.model.seq_len, self.cfg.device,
+            self.cfg.train.precision,
         )
 
     @cached_property

@@ -7,9 +7,16 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 
 from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from infoprune.criterion import ScoringContext
 from infoprune.documents import Document
+from infoprune.model import build_model
+from infoprune.samples import chunk
+from infoprune.scoring import token_nll
+from infoprune.tokenizer import eos_id, train_tokenizer
+from infoprune.train import train
 
 WORDS = (
     "the a of and to in is was he she it that his her with as for had you not be on at by which have or from "
@@ -60,3 +67,33 @@ def tiny_config(corpus: Path, out: Path, data_dir: Path, **overrides) -> RunConf
     from dataclasses import replace
 
     return replace(base, **overrides)
+
+
+REPEATED = "the cat sat on the mat. " * 6
+
+
+def gibberish(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("qxzjkvwy ") for _ in range(n))
+
+
+@pytest.fixture(scope="session")
+def toy_probe():
+    """A tokenizer, and a tiny probe LM trained on one repeated sentence, as (chunk_fn, context).
+
+    Under that probe the sentence is cheap and gibberish is expensive, so criteria built on the probe
+    have a known answer. `chunk_fn(documents)` cuts documents into samples with the probe's tokenizer.
+    """
+    rng = random.Random(0)
+    probe_docs = [Document(f"probe/x/{i:04d}", "probe", REPEATED) for i in range(40)]
+    tok = train_tokenizer(probe_docs + [Document("g/g/0", "g", gibberish(rng, 3000))], 300)
+    model = build_model(ModelConfig(vocab_size=300, seq_len=64, d_model=32, n_layers=1, n_heads=2, d_ff=64), 0)
+    # One thread: the model is tiny, and on a busy machine torch's thread pool turns 0.5 s into 15 s.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(model, chunk(probe_docs, tok, 64),
+              TrainConfig(budget="tokens:30000", batch_size=8, lr=1e-2, precision="fp32"), 64, eos_id(tok), seed=0)
+    finally:
+        torch.set_num_threads(threads)
+    ctx = ScoringContext(seed=7, nll=lambda s: token_nll(model, s, eos_id(tok), precision="fp32"))
+    return (lambda docs: chunk(docs, tok, 64)), ctx

@@ -5,39 +5,22 @@ import random as stdlib_random
 import numpy as np
 import pytest
 
-from infoprune.config import CriterionSpec, ModelConfig, TrainConfig
-from infoprune.criterion import ScoringContext, build, get, names, parse_specs
+from conftest import REPEATED, gibberish
+
+from infoprune.config import CriterionSpec
+from infoprune.criterion import build, get, names, parse_specs
 from infoprune.documents import Document
 from infoprune.errors import CriterionError
-from infoprune.model import build_model
-from infoprune.samples import chunk
-from infoprune.scoring import token_nll
 from infoprune.select import select
-from infoprune.tokenizer import eos_id, train_tokenizer
-from infoprune.train import train
-
-REPEATED = "the cat sat on the mat. " * 6
-
-
-def gibberish(rng: stdlib_random.Random, n: int) -> str:
-    return "".join(rng.choice("qxzjkvwy ") for _ in range(n))
-
 
 @pytest.fixture(scope="module")
-def toy():
-    """A probe trained on one repeated sentence, and a pool of that sentence and of gibberish."""
-    rng = stdlib_random.Random(0)
-    probe_docs = [Document(f"probe/x/{i:04d}", "probe", REPEATED) for i in range(40)]
-    tok = train_tokenizer(probe_docs + [Document("g/g/0", "g", gibberish(rng, 3000))], 300)
-    pool_docs = [Document(f"pool/plain/{i:04d}", "plain", REPEATED[: 60 + i]) for i in range(6)]
-    pool_docs += [Document(f"pool/noise/{i:04d}", "noise", gibberish(rng, 60 + i)) for i in range(6)]
-    cfg = ModelConfig(vocab_size=300, seq_len=64, d_model=32, n_layers=1, n_heads=2, d_ff=64)
-    model = build_model(cfg, seed=0)
-    train(model, chunk(probe_docs, tok, 64), TrainConfig(budget="tokens:30000", batch_size=8, lr=1e-2,
-                                                         precision="fp32"), 64, eos_id(tok), seed=0)
-    pool = chunk(pool_docs, tok, 64)
-    ctx = ScoringContext(seed=7, nll=lambda s: token_nll(model, s, eos_id(tok), precision="fp32"))
-    return pool, ctx
+def toy(toy_probe):
+    """A pool of the probe's sentence and of gibberish, the probe's context."""
+    to_samples, ctx = toy_probe
+    rng = stdlib_random.Random(1)
+    docs = [Document(f"pool/plain/{i:04d}", "plain", REPEATED[: 60 + i]) for i in range(6)]
+    docs += [Document(f"pool/noise/{i:04d}", "noise", gibberish(rng, 60 + i)) for i in range(6)]
+    return to_samples(docs), ctx
 
 
 def scores_of(name, pool, ctx, **params):

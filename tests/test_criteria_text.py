@@ -6,26 +6,18 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
-from infoprune.config import CriterionSpec, ModelConfig, TrainConfig
+from conftest import REPEATED, gibberish
+
+from infoprune.config import CriterionSpec
 from infoprune.criterion import ScoringContext, build, parse_specs
 from infoprune.documents import Document
 from infoprune.errors import CriterionError
-from infoprune.model import build_model
-from infoprune.samples import Sample, chunk
-from infoprune.scoring import token_nll
+from infoprune.samples import Sample
 from infoprune.select import select
-from infoprune.tokenizer import eos_id, train_tokenizer
-from infoprune.train import train
 
-REPEATED = "the cat sat on the mat. " * 6
 TOPIC_A = "the ship sailed across the sea and the sailors hauled the sails in the wind near the harbour"
 TOPIC_B = "the court heard the case and the judge read the law to the jury before the verdict was given"
-
-
-def gibberish(rng: stdlib_random.Random, n: int) -> str:
-    return "".join(rng.choice("qxzjkvwy ") for _ in range(n))
 
 
 def sample(id: str, source: str, text: str) -> Sample:
@@ -46,26 +38,16 @@ def group(ids):
 
 
 @pytest.fixture(scope="module")
-def toy():
-    """A probe trained on one repeated sentence; a pool of that sentence, of gibberish, and of half each."""
-    # One thread: this model is tiny, and on a busy machine torch's thread pool turns 0.5 s into 15 s.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def toy(toy_probe):
+    """A pool of the probe's sentence, of gibberish, and of half each, with the probe's context."""
+    to_samples, ctx = toy_probe
     rng = stdlib_random.Random(0)
-    probe_docs = [Document(f"probe/x/{i:04d}", "probe", REPEATED) for i in range(40)]
-    tok = train_tokenizer(probe_docs + [Document("g/g/0", "g", gibberish(rng, 3000))], 300)
-    pool_docs = [Document(f"pool/plain/{i:04d}", "plain", REPEATED[: 60 + i]) for i in range(4)]
-    pool_docs += [Document(f"pool/mixed/{i:04d}", "mixed", REPEATED[: 40 + i] + gibberish(rng, 30)) for i in range(4)]
-    pool_docs += [Document(f"pool/noise/{i:04d}", "noise", gibberish(rng, 60 + i)) for i in range(4)]
-    cfg = ModelConfig(vocab_size=300, seq_len=64, d_model=32, n_layers=1, n_heads=2, d_ff=64)
-    model = build_model(cfg, seed=0)
-    train(model, chunk(probe_docs, tok, 64), TrainConfig(budget="tokens:30000", batch_size=8, lr=1e-2,
-                                                         precision="fp32"), 64, eos_id(tok), seed=0)
-    pool = chunk(pool_docs, tok, 64)
+    docs = [Document(f"pool/plain/{i:04d}", "plain", REPEATED[: 60 + i]) for i in range(4)]
+    docs += [Document(f"pool/mixed/{i:04d}", "mixed", REPEATED[: 40 + i] + gibberish(rng, 30)) for i in range(4)]
+    docs += [Document(f"pool/noise/{i:04d}", "noise", gibberish(rng, 60 + i)) for i in range(4)]
+    pool = to_samples(docs)
     assert len(pool) == 12
-    ctx = ScoringContext(seed=7, nll=lambda s: token_nll(model, s, eos_id(tok), precision="fp32"))
-    yield pool, ctx
-    torch.set_num_threads(threads)
+    return pool, ctx
 
 
 def test_perplexity_is_mean_nll_and_each_band_keeps_its_group(toy):
