@@ -71,12 +71,16 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     metrics = [m for m in METRICS if (frame.metric == m).any()]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(6 * len(metrics), 4.2), squeeze=False)
+    criteria = sorted(c for c in frame.criterion.unique() if c != FULL)
+    # A colour and a marker per criterion: with a dozen criteria, colour alone repeats or blurs.
+    colors, markers = plt.get_cmap("tab20").colors, "osD^v<>phX*P"
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics) + 2.5, 4.5), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         stats = summary(frame, metric)
-        for crit in sorted(c for c in stats.criterion.unique() if c != FULL):
+        for i, crit in enumerate(criteria):
             s = stats[stats.criterion == crit].sort_values("ratio")
-            ax.errorbar(s.ratio, s["mean"], yerr=s["std"].fillna(0), marker="o", capsize=3, label=crit)
+            ax.errorbar(s.ratio, s["mean"], yerr=s["std"].fillna(0), marker=markers[i % len(markers)],
+                        color=colors[i % len(colors)], capsize=3, label=crit)
         full = stats[stats.criterion == FULL]
         if not full.empty:
             ax.axhline(full["mean"].iloc[0], color="black", linestyle="--", label="full data")
@@ -84,7 +88,7 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
         ax.set_ylabel("bits per byte (lower is better)")
         ax.set_title(f"{METRICS[metric]} bits per byte")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
