@@ -108,7 +108,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    "to score more of your own corpus")
     p.add_argument("--ood", help="document-id prefix or source name held out as the out-of-domain set "
                    "(default: austen/persuasion)")
-    p.add_argument("--probe", default="own", help="probe LM: 'own' (trained on the probe slice) or 'pool'")
+    p.add_argument("--probe", default="own", help="probe LM: 'own' (trained on the probe slice), 'pool' (trained "
+                   "on the pool), or 'smollm2' (pretrained SmolLM2-135M; opt-in, slow on CPU, see README)")
     p.add_argument("--data-dir", help="cache of corpora, tokenizers, probes, scores "
                    "(default $INFOPRUNE_DATA or ~/.cache/infoprune)")
 
@@ -132,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
         "score", help="score every pool sample of a corpus with each criterion, into one table",
         description="Score the pool of a corpus with each criterion. The corpus is split by document-id hash as in "
         "'run': with --probe own the probe LM is trained on the probe slice (20%% of the documents) of this same "
-        "corpus, with --probe pool on the pool itself; the pool (75%%, capped by --pool-bytes) is what is scored.")
+        "corpus, with --probe pool on the pool itself, and --probe smollm2 is pretrained SmolLM2-135M; the "
+        "pool (75%% of the documents, capped by --pool-bytes) is what is scored.")
     add_data_options(sc)
     sc.add_argument("--seeds", help=argparse.SUPPRESS)
     sc.add_argument("--out", required=True, help="scores file to write: .parquet or .csv")

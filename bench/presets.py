@@ -10,6 +10,8 @@ from infoprune.criterion import parse_specs
 from infoprune.errors import UserError
 from infoprune.select import check_ratio
 
+PROBES = ("own", "pool", "smollm2")
+
 PRESETS: dict[str, RunConfig] = {
     # Under 3 minutes on 2 CPU cores: the default model on a fifth of its pool and an eighth of its budget.
     "smoke": RunConfig(
@@ -82,8 +84,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         data = replace(data, pool_bytes=args.pool_bytes)
     if args.ood is not None:
         data = replace(data, ood=args.ood)
-    if args.probe not in ("own", "pool"):
-        raise UserError(f"unknown probe {args.probe!r}; valid probes: own, pool")
+    if args.probe not in PROBES:
+        raise UserError(f"unknown probe {args.probe!r}; valid probes: {', '.join(PROBES)}")
     return replace(
         base,
         criteria=parse_specs(args.criteria),

