@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import re
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Sequence
@@ -135,9 +136,14 @@ class Registry:
 REGISTRY = Registry()
 
 
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+
+
 def register(cls: type[Criterion]) -> type[Criterion]:
-    if not cls.name:
-        raise TypeError(f"{cls.__qualname__} needs a name")
+    # Names become parts of cache file names, so they are checked before they can become paths.
+    if not SAFE_NAME.fullmatch(cls.name or ""):
+        raise CriterionError(f"criterion {cls.__module__}.{cls.__qualname__} has the name {cls.name!r}; "
+                             "a name is lowercase letters, digits, '.', '_' or '-'")
     REGISTRY.classes[cls.name] = cls
     return cls
 

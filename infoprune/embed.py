@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .atomic import atomic_write_npy
+from .atomic import read_npy, write_npy
 from .config import stable_hash
 from .errors import CriterionError
 from .model import autocast, bf16_supported
@@ -90,22 +90,15 @@ def embed_samples(samples: Sequence[Sample], cache_dir: Path, log=print) -> np.n
 
     The key hashes the model, this module's version and every sample's id and text, so a changed pool or
     tokenizer (which changes the decoded text) is a new entry. A cache file of the wrong shape or that
-    cannot be read is recomputed with a warning, never trusted.
+    fails its checksum is recomputed with a warning, never trusted.
     """
     path = Path(cache_dir) / "embeddings" / f"{cache_key(samples)}.npy"
-    if path.exists():
-        try:
-            cached = np.load(path, allow_pickle=False)
-            if cached.shape != (len(samples), DIM) or cached.dtype != np.float32:
-                raise ValueError(f"shape {cached.shape} {cached.dtype}, expected ({len(samples)}, {DIM}) float32")
-            if not np.isfinite(cached).all():
-                raise ValueError("non-finite values")
-            return cached
-        except Exception as exc:  # a truncated or foreign file is rebuilt
-            log(f"warning: embedding cache {path} is unreadable ({exc}); recomputing")
+    cached = read_npy(path, log, "embedding")
+    if cached is not None and cached.shape == (len(samples), DIM) and np.isfinite(cached).all():
+        return cached.astype(np.float32)
     t0 = time.time()
     vectors = embed_texts([s.text for s in samples])
     seconds = time.time() - t0
-    atomic_write_npy(path, vectors)
+    write_npy(path, vectors)
     log(f"embed: {len(samples)} samples with {MODEL_NAME.split('/')[-1]} in {seconds:.1f}s")
     return vectors

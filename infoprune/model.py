@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as safetensors_load
+from safetensors.torch import save as safetensors_save
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from .atomic import atomic_write_json
+from .atomic import atomic_write_json, read_checked, write_checked
 from .config import ModelConfig
 
 
@@ -43,20 +44,21 @@ def count_params(model: torch.nn.Module, non_embedding: bool = True) -> int:
 
 
 def save_model(model: LlamaForCausalLM, folder: Path) -> None:
-    """Weights as safetensors (never pickle), written atomically: the weights file last, as the commit mark."""
+    """Weights as safetensors (never pickle) with a sha256 beside them, the weights file last."""
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_json(folder / "config.json", model.config.to_dict())
-    tmp = folder / ".model.safetensors.tmp"
     state = {k: v.contiguous() for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    save_file(state, str(tmp))
-    tmp.replace(folder / "model.safetensors")
+    write_checked(folder / "model.safetensors", safetensors_save(state))
 
 
 def load_model(folder: Path) -> LlamaForCausalLM:
+    data = read_checked(folder / "model.safetensors")
+    if data is None:
+        raise ValueError("model.safetensors fails its checksum")
     cfg = LlamaConfig.from_dict(json.loads((folder / "config.json").read_text()))
     cfg._attn_implementation = "sdpa"
     model = LlamaForCausalLM(cfg)
-    missing, unexpected = model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
+    missing, unexpected = model.load_state_dict(safetensors_load(data), strict=False)
     if unexpected or set(missing) - {"lm_head.weight"}:
         raise ValueError(f"{folder}: weights do not match the model config")
     model.tie_weights()

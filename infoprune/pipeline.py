@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import criterion as registry
-from .atomic import atomic_write_npy
+from .atomic import read_npy, write_npy
 from .config import SEED_STREAMS, CriterionSpec, RunConfig, derive_seed, stable_hash
 from .criterion import ScoringContext
 from .errors import CriterionError, UserError
@@ -177,19 +177,14 @@ class Pipeline:
         )
         self.score_keys[spec.label + (f"@seed{seed}" if crit.seeded else "")] = key
         path = self.data_dir / "scores" / f"{crit.name}-{key}.npy"
-        if path.exists():
-            try:
-                cached = np.load(path, allow_pickle=False)
-                if cached.shape == (len(pool),):
-                    return cached
-            except (OSError, ValueError):
-                pass
-            self.log(f"warning: score cache {path} is unreadable; rescoring")
+        cached = read_npy(path, self.log, "score")
+        if cached is not None and cached.shape == (len(pool),):
+            return cached
         t0 = time.time()
         raw = crit.score(pool, self.context.with_seed(sel_seed))
         scores = check_scores(spec.label, [s.id for s in pool], raw)
         self.timings[f"score/{spec.label}"] = round(time.time() - t0, 3)
-        atomic_write_npy(path, scores)
+        write_npy(path, scores)
         return scores
 
     # -- cells ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ whole cells behind, and re-running the same command skips them.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -36,20 +37,21 @@ class RunStore:
         return self.out / "cells" / f"{key}.json"
 
     def load_cell(self, key: str, log=print) -> dict | None:
+        """A finished cell, or None when missing; one whose checksum fails is recomputed, with a warning."""
         path = self.cell_path(key)
         if not path.exists():
             return None
         try:
             record = json.loads(path.read_text())
-            if record.get("key") == key and "metrics" in record:
+            if record.get("key") == key and record.get("sha256") == _checksum(record):
                 return record
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):
             pass
-        log(f"warning: {path} is unreadable or incomplete; that cell will be recomputed")
+        log(f"warning: {path} is corrupt or incomplete; that cell will be recomputed")
         return None
 
     def write_cell(self, record: dict) -> None:
-        atomic_write_json(self.cell_path(record["key"]), record)
+        atomic_write_json(self.cell_path(record["key"]), record | {"sha256": _checksum(record)})
 
     def write_failure(self, key: str, record: dict) -> None:
         atomic_write_json(self.out / "cells" / f"{key}.failed.json", record)
@@ -107,6 +109,11 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def _checksum(record: dict) -> str:
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _read_pid(path: Path) -> int | None:

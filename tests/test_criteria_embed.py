@@ -242,7 +242,7 @@ def test_embed_samples_recomputes_a_corrupt_or_misshapen_cache(tmp_path, monkeyp
         else:
             path.write_bytes(bad)
         assert np.array_equal(embed.embed_samples(pool, tmp_path, logs.append), good)
-        assert "unreadable" in logs[-2] and logs[-1].startswith("embed:")
+        assert "fails its checksum" in logs[-2] and logs[-1].startswith("embed:")
         assert np.array_equal(np.load(path), good)  # rewritten
     assert len(calls) == 3
 

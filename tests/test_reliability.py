@@ -79,3 +79,83 @@ def test_a_killed_run_resumes_to_the_same_results(corpus_file, tmp_path, sig):
     pd.testing.assert_frame_equal(resumed, pd.read_csv(tmp_path / "clean" / "results.csv"))
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["cells"]) == 12 and all(c["status"] == "done" for c in manifest["cells"])
+
+
+def test_a_bit_flip_in_any_cache_entry_is_detected_and_recomputed(corpus_file, tmp_path):
+    out, data = tmp_path / "out", tmp_path / "data"
+    cfg = tiny_config(corpus_file, out, data, criteria="information")
+    run(cfg, log=lambda m: None)
+    before = pd.read_csv(out / "results.csv")
+    # The information cell: recomputing it reads the scores, which read the probe and the tokenizer.
+    cell = next(p for p in (out / "cells").glob("*[0-9a-f].json")
+                if json.loads(p.read_text())["criterion"] == "information")
+    record = json.loads(cell.read_text())
+    record["metrics"]["bpb/in_domain"] = 0.1  # still valid JSON, but not what was computed
+    cell.write_text(json.dumps(record))
+    for pattern in ("scores/*.npy", "tokenizers/*.json", "probes/*/model.safetensors"):
+        (path,) = data.glob(pattern)
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    logs = []
+    run(cfg, log=logs.append)
+    warnings = [m for m in logs if m.startswith("warning:")]
+    assert len(warnings) == 4, warnings  # the cell, the scores, the tokenizer, the probe
+    pd.testing.assert_frame_equal(before, pd.read_csv(out / "results.csv"))
+
+
+def test_a_full_disk_loses_no_finished_cell(corpus_file, tmp_path, monkeypatch):
+    import errno
+
+    import infoprune.store as store
+
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data")
+    real, written = store.atomic_write_json, []
+
+    def filling(path, obj):
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        written.append(path)
+        real(path, obj)
+
+    monkeypatch.setattr(store, "atomic_write_json", filling)
+    with pytest.raises(OSError, match="No space left"):
+        run(cfg, log=lambda m: None)
+    assert len(list((tmp_path / "out" / "cells").glob("*[0-9a-f].json"))) == 2
+    monkeypatch.setattr(store, "atomic_write_json", real)  # space freed: the run resumes
+    assert run(cfg, log=lambda m: None) == 0
+    clean = tiny_config(corpus_file, tmp_path / "clean", tmp_path / "data")
+    run(clean, log=lambda m: None)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "results.csv"),
+                                  pd.read_csv(tmp_path / "clean" / "results.csv"))
+
+
+def test_a_full_disk_is_one_clear_line_from_the_cli(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import infoprune.prune as prune
+    from bench.cli import main
+
+    scores = tmp_path / "scores.csv"
+    pd.DataFrame({"id": ["a#0", "b#0"], "source": ["s", "s"], "n_tokens": [1, 2], "n_bytes": [1, 2],
+                  "text": ["a", "bb"], "length": [1.0, 2.0]}).to_csv(scores, index=False)
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(prune, "atomic_write_text", full)
+    code = main(["prune", "--scores", str(scores), "--criterion", "length", "--ratio", "0.5",
+                 "--out", str(tmp_path / "kept.jsonl")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and err[0].startswith("error: No space left on device: ")
+
+
+def test_criterion_names_that_are_not_safe_file_names_are_refused():
+    from infoprune.criterion import Criterion, register
+    from infoprune.errors import CriterionError
+
+    class Evil(Criterion):
+        name = "../evil"
+
+    with pytest.raises(CriterionError, match="has the name '../evil'"):
+        register(Evil)
