@@ -42,12 +42,16 @@ def _fmt(mean: float, std: float, count: int) -> str:
     return f"{mean:.4f}" if count < 2 else f"{mean:.4f} ± {std:.4f}"
 
 
-def markdown_table(frame: pd.DataFrame, metric: str) -> str:
-    """Rows are criteria, columns are pruning ratios; the full-data row repeats its value in every column."""
+def markdown_table(frame: pd.DataFrame, metric: str, failed: frozenset = frozenset()) -> str:
+    """Rows are criteria, columns are pruning ratios; the full-data row repeats its value in every column.
+
+    `failed` holds (criterion, ratio) pairs with a failed seed: such a cell reads `failed`, or its value
+    over the seeds that finished followed by a dagger.
+    """
     stats = summary(frame, metric)
     if stats.empty:
         return ""
-    ratios = sorted(r for r in stats.ratio.unique() if r > 0)
+    ratios = sorted({r for r in stats.ratio.unique() if r > 0} | {r for _, r in failed})
     full = stats[stats.criterion == FULL]
     lines = [
         "| criterion | " + " | ".join(f"pruned {r:g}" for r in ratios) + " |",
@@ -56,10 +60,17 @@ def markdown_table(frame: pd.DataFrame, metric: str) -> str:
     if not full.empty:
         f = full.iloc[0]
         lines.append("| full data | " + " | ".join(_fmt(f["mean"], f["std"], f["count"]) for _ in ratios) + " |")
-    for crit in sorted(c for c in stats.criterion.unique() if c != FULL):
+    for crit in sorted({c for c in stats.criterion.unique() if c != FULL} | {c for c, _ in failed}):
         rows = stats[stats.criterion == crit].set_index("ratio")
-        cells = [_fmt(*rows.loc[r, ["mean", "std", "count"]]) if r in rows.index else "—" for r in ratios]
+        cells = []
+        for r in ratios:
+            value = _fmt(*rows.loc[r, ["mean", "std", "count"]]) if r in rows.index else ""
+            if (crit, r) in failed:
+                value = f"{value} †" if value else "failed"
+            cells.append(value or "—")
         lines.append(f"| {crit} | " + " | ".join(cells) + " |")
+    if failed:
+        lines += ["", "† or `failed`: a seed of this cell failed; its error is in `cells/*.failed.json`."]
     return "\n".join(lines)
 
 
@@ -109,8 +120,9 @@ def report(run_dir: Path) -> str:
                      f"budget `{cfg.get('train', {}).get('budget')}` per cell, seeds {seeds}; "
                      "mean ± std over seeds where there are several.")
         parts.append("")
+    failed = frozenset((c["criterion"], c["ratio"]) for c in manifest.get("cells", []) if c.get("status") == "failed")
     for metric, title in METRICS.items():
-        table = markdown_table(frame, metric)
+        table = markdown_table(frame, metric, failed)
         if table:
             parts += [f"## {title}", "", table, ""]
     failed = [c for c in manifest.get("cells", []) if c.get("status") == "failed"]

@@ -12,6 +12,7 @@ from conftest import tiny_config
 import infoprune.pipeline as pipeline
 from infoprune.criterion import REGISTRY, Criterion
 from infoprune.pipeline import run
+from infoprune.report import report
 
 
 @pytest.fixture
@@ -129,3 +130,5 @@ def test_a_failing_criterion_is_recorded_and_other_cells_finish(corpus_file, tmp
     assert any("NaN" in f["error"] for f in failures)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert sorted(c["status"] for c in manifest["cells"]) == ["done", "done", "failed", "failed"]
+    text = report(tmp_path / "out")
+    assert "| exploding | failed |" in text and "| nan-scores | failed |" in text and "| length | 3." in text
