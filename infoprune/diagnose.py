@@ -52,15 +52,12 @@ def kind_of(sample_id: str) -> str:
 def diagnose(pipe: Pipeline, specs: tuple[CriterionSpec, ...], ratios: tuple[float, ...],
              fraction: float = 0.06, seed: int = 0) -> pd.DataFrame:
     """One row per (criterion, ratio, kind): the share of that kind pruned."""
-    clean = pipe.samples["pool"]
-    # The score cache keys on the pool's fingerprint, so the planted pool never mixes with the clean one.
-    pipe.samples["pool"] = clean + plant_junk(pipe, fraction, seed)
-    pool = pipe.samples["pool"]
+    pool = pipe.samples["pool"] + plant_junk(pipe, fraction, seed)
     ids = [s.id for s in pool]
     kinds = pd.Series([kind_of(i) for i in ids])
     rows = []
     for spec in specs:
-        scores = pipe.scores(spec, seed)
+        scores = pipe.scores(spec, seed, pool)
         mode = registry.build(spec).keep
         for ratio in ratios:
             kept = set(select(ids, scores, ratio, mode, derive_seed(seed, "selection")))
@@ -68,7 +65,6 @@ def diagnose(pipe: Pipeline, specs: tuple[CriterionSpec, ...], ratios: tuple[flo
             for kind in ("clean", *KINDS):
                 rows.append({"criterion": spec.label, "ratio": ratio, "kind": kind,
                              "pruned_share": float(pruned[kinds == kind].mean())})
-    pipe.samples["pool"] = clean
     return pd.DataFrame(rows)
 
 

