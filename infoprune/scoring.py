@@ -1,6 +1,15 @@
 """The scoring engine: per-token negative log-likelihood of many samples under one model, batched.
 
 Criteria that need the probe's NLL share one pass of this over the pool; evaluation uses it too.
+
+Why it is fast (measured on 2 EPYC cores for the default model; `python -m bench perf` shows it):
+- samples are sorted by length and batched to a token budget, so padding stays under a few percent;
+- no attention mask: padding is only ever on the right, and under a causal mask no real token attends to
+  a later position, so the mask changes nothing for the tokens that are scored, while leaving it out
+  lets SDPA take its causal fast path;
+- the LM head and the cross-entropy run together on chunks of rows sized to stay in cache, instead of
+  writing a full (tokens x vocab) logits tensor to memory and reading it back: with a 2,048-token
+  vocabulary this makes scoring faster than the model's own plain forward pass, which writes all logits.
 """
 
 from __future__ import annotations
@@ -10,9 +19,37 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from transformers import LlamaForCausalLM
 
-from .model import autocast
+from .model import autocast, lm_precision
 from .samples import Sample
+
+# Logits computed per chunk: 2^18 fp32 values (1 MiB) stay in a CPU core's L2; a GPU wants big kernels.
+CHUNK_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 26}
+
+
+def nll_from_hidden(hidden: torch.Tensor, head: torch.Tensor, targets: torch.Tensor, device: str) -> torch.Tensor:
+    """Cross-entropy of `targets` under logits hidden @ head.T, one cache-sized chunk of rows at a time (fp32)."""
+    h = hidden.reshape(-1, hidden.size(-1))
+    t = targets.reshape(-1)
+    out = torch.empty(len(t), dtype=torch.float32, device=h.device)
+    rows = max(16, CHUNK_ELEMENTS.get(device, 1 << 18) // head.size(0))
+    for start in range(0, len(t), rows):
+        logits = F.linear(h[start : start + rows], head).float()
+        out[start : start + rows] = F.cross_entropy(logits, t[start : start + rows], reduction="none")
+    return out.reshape(targets.shape)
+
+
+def batch_nll(model: torch.nn.Module, ids: torch.Tensor, device: str, precision: str) -> torch.Tensor:
+    """NLL of ids[:, 1:] given ids[:, :-1], right padding allowed (see the module docstring), in fp32."""
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    with autocast(device, precision):
+        if isinstance(model, LlamaForCausalLM):  # plain linear head: the chunked path applies
+            hidden = model.model(input_ids=inputs, use_cache=False).last_hidden_state
+            return nll_from_hidden(hidden, model.lm_head.weight, targets, device)
+        logits = model(input_ids=inputs, use_cache=False).logits
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), targets.reshape(-1),
+                           reduction="none").reshape(targets.shape)
 
 
 @torch.inference_mode()
@@ -30,6 +67,7 @@ def token_nll(
     results come back in the input order.
     """
     model.eval()
+    precision = lm_precision(device, precision)
     out: list[np.ndarray | None] = [None] * len(samples)
     order = sorted(range(len(samples)), key=lambda i: (len(samples[i].tokens), samples[i].id))
     start = 0
@@ -40,16 +78,11 @@ def token_nll(
             end += 1
         batch = order[start:end]
         width = len(samples[batch[-1]].tokens) + 1
-        ids = torch.full((len(batch), width), eos_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        ids = np.full((len(batch), width), eos_id, dtype=np.int64)
         for row, i in enumerate(batch):
-            toks = torch.from_numpy(samples[i].tokens.astype(np.int64))
+            toks = samples[i].tokens
             ids[row, 1 : 1 + len(toks)] = toks
-            mask[row, : 1 + len(toks)] = 1
-        ids, mask = ids.to(device), mask.to(device)
-        with autocast(device, precision):
-            logits = model(input_ids=ids[:, :-1], attention_mask=mask[:, :-1]).logits
-        nll = F.cross_entropy(logits.float().transpose(1, 2), ids[:, 1:], reduction="none").cpu().numpy()
+        nll = batch_nll(model, torch.from_numpy(ids).to(device), device, precision).cpu().numpy()
         for row, i in enumerate(batch):
             out[i] = nll[row, : len(samples[i].tokens)].astype(np.float64)
         start = end

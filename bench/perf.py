@@ -1,0 +1,303 @@
+"""`python -m bench perf`: throughput of scoring and training against this machine's limits.
+
+Everything is measured in one process, on the default preset's model and pool, with contenders run side by
+side in short round-robin turns (infoprune/perf.py) so that load from other processes hits all of them
+alike: the ratios are the result, the absolute tokens/s move with the machine's load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from infoprune.config import default_data_dir
+
+TRAIN_TURN_STEPS = 40  # optimizer steps per timed training turn, for ours and transformers.Trainer alike
+SCORING_SAMPLES = 1024  # pool samples per timed scoring turn (the naive loop gets a quarter of them)
+DENSITY_SIZES = (1_000, 10_000, 100_000)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the measurements as one JSON object")
+    p.add_argument("--data-dir", help="cache of corpora (default $INFOPRUNE_DATA or ~/.cache/infoprune); "
+                   "the smoke run copies nothing from it but the corpus, so every stage is really timed")
+    p.add_argument("--rounds", type=int, default=3, help="timed turns per contender (median reported)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available); the smoke run stays on the preset's")
+    p.add_argument("--skip-smoke", action="store_true", help="leave out the stage breakdown of a smoke run")
+
+
+def main(args: argparse.Namespace) -> int:
+    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    data_dir = Path(args.data_dir or default_data_dir())
+    t0 = time.time()
+    result = measure(data_dir, args.rounds, not args.skip_smoke, log, args.device)
+    result["perf_seconds"] = round(time.time() - t0, 1)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(summary(result))
+    return 0
+
+
+def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = None) -> dict:
+    from dataclasses import replace
+
+    import torch
+
+    from infoprune.perf import matmul_gflops
+
+    from .presets import PRESETS
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cfg = replace(PRESETS["default"], device=device)
+    log("perf: matmul peaks")
+    n = 8192 if cfg.device == "cuda" else 2048
+    peaks = {"fp32": matmul_gflops(torch.float32, cfg.device, n), "bf16": matmul_gflops(torch.bfloat16, cfg.device, n)}
+    out: dict = {
+        "machine": machine() | {"device": device},
+        "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
+    }
+    pool = pool_samples(cfg, data_dir, log)
+    out |= scoring(cfg, pool, rounds, log)
+    out |= training(cfg, pool, rounds, peaks, log)
+    out["density_seconds_by_n"] = density_times(log)
+    if smoke:
+        out["smoke_stages_seconds"] = smoke_breakdown(data_dir, log)
+    return out
+
+
+def machine() -> dict:
+    import os
+    import platform
+
+    import torch
+
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def pool_samples(cfg, data_dir: Path, log):
+    from dataclasses import replace
+
+    from infoprune.pipeline import Pipeline
+
+    pipe = Pipeline(replace(cfg, data_dir=str(data_dir)), lambda m: None)
+    log(f"perf: default pool ({len(pipe.samples['pool'])} samples)")
+    return pipe.samples["pool"], pipe.eos
+
+
+def scoring(cfg, pool, rounds: int, log) -> dict:
+    """Our engine vs a naive one-sample loop and vs the plain forward on ready full batches."""
+    import torch
+
+    from infoprune.model import autocast, build_model, lm_precision
+    from infoprune.perf import side_by_side
+    from infoprune.scoring import token_nll
+
+    samples, eos = pool
+    device, precision = cfg.device, lm_precision(cfg.device, cfg.train.precision)
+    model = build_model(cfg.model, 0).to(device).eval()
+    batch_tokens = cfg.eval_batch_size * cfg.model.seq_len
+    subset = samples[:SCORING_SAMPLES]
+    real_tokens = sum(len(s.tokens) for s in subset)
+    naive_subset = subset[: SCORING_SAMPLES // 4]
+    full = torch.randint(1, cfg.model.vocab_size, (cfg.eval_batch_size, cfg.model.seq_len), device=device)
+
+    def engine() -> int:
+        token_nll(model, subset, eos, batch_tokens, device, cfg.train.precision)
+        return real_tokens
+
+    def naive() -> int:  # one sample at a time, plain forward, log-softmax over the logits
+        n = 0
+        with torch.no_grad():
+            for s in naive_subset:
+                ids = torch.tensor([[eos, *s.tokens.tolist()]], device=device)
+                with autocast(device, precision):
+                    logits = model(ids[:, :-1]).logits
+                logp = torch.log_softmax(logits[0].float(), -1)
+                logp[torch.arange(len(s.tokens)), ids[0, 1:]].cpu().numpy()
+                n += len(s.tokens)
+        return n
+
+    def limit() -> int:  # the model's own forward on ready full batches: no data handling, no NLL
+        with torch.inference_mode(), autocast(device, precision):
+            for _ in range(max(1, real_tokens // full.numel())):
+                model(input_ids=full).logits
+        return max(1, real_tokens // full.numel()) * full.numel()
+
+    log("perf: scoring, side by side (engine, naive loop, forward limit)")
+    rates = side_by_side({"engine": engine, "naive": naive, "limit": limit}, rounds, device)
+    padded = padding_waste([len(s.tokens) + 1 for s in subset], batch_tokens)
+    return {
+        "scoring_tokens_per_s": {k: round(v) for k, v in rates.items()},
+        "scoring_precision": precision,
+        "scoring_padding_waste": round(padded, 4),
+        "scoring_speedup_vs_naive": round(rates["engine"] / rates["naive"], 2),
+        "scoring_fraction_of_forward_limit": round(rates["engine"] / rates["limit"], 3),
+    }
+
+
+def padding_waste(widths: list[int], batch_tokens: int) -> float:
+    """Share of padded positions in the engine's batches (the same greedy length-sorted batching)."""
+    widths, start, padded = sorted(widths), 0, 0
+    while start < len(widths):
+        end = start + 1
+        while end < len(widths) and (end - start + 1) * widths[end] <= batch_tokens:
+            end += 1
+        padded += (end - start) * widths[end - 1]
+        start = end
+    return 1 - sum(widths) / padded
+
+
+def training(cfg, pool, rounds: int, peaks: dict, log) -> dict:
+    """Our trainer vs transformers.Trainer on the same model, windows and batch; MFU of ours."""
+    from dataclasses import replace
+
+
+    import infoprune.train as trainer
+    from infoprune.model import build_model, lm_precision
+    from infoprune.perf import flops_per_token, side_by_side
+
+    samples, eos = pool
+    device, precision = cfg.device, lm_precision(cfg.device, cfg.train.precision)
+    L, B = cfg.model.seq_len, cfg.train.batch_size
+    turn = replace(cfg.train, budget=f"tokens:{TRAIN_TURN_STEPS * B * L}")
+    ours = lambda: trainer.train(build_model(cfg.model, 1), samples, turn, L, eos, 0, device).tokens
+    hf = hf_trainer_turn(cfg, samples, eos, precision, device)
+    # The matmul peak takes turns with the trainers, so that MFU divides two rates measured under the same
+    # load: a peak taken in a quiet second and training in a busy one would understate it, and vice versa.
+    peak = matmul_turn(precision, device)
+    log("perf: training, side by side (ours, transformers.Trainer, matmul peak)")
+    rates = side_by_side({"ours": ours, "hf_trainer": hf, "matmul_flops": peak}, rounds, device)
+    flops = flops_per_token(cfg.model, training=True)
+    return {
+        "train_tokens_per_s": {k: round(v) for k, v in rates.items() if k != "matmul_flops"},
+        "train_precision": precision,
+        "train_speedup_vs_hf_trainer": round(rates["ours"] / rates["hf_trainer"], 2),
+        "train_flops_per_token": flops,
+        "train_mfu": round(rates["ours"] * flops / rates["matmul_flops"], 3),
+        "train_mfu_vs_standalone_peak": round(rates["ours"] * flops / (peaks[precision] * 1e9), 3),
+        "matmul_gflops_during_training": round(rates["matmul_flops"] / 1e9, 1),
+    }
+
+
+def matmul_turn(precision: str, device: str, reps: int = 24):
+    """A turn of n x n x n matmuls in the training dtype, about as long as a training turn; returns FLOPs."""
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    n = 8192 if device == "cuda" else 2048  # big enough to reach the peak of a GPU
+    a, b = torch.randn(n, n, device=device).to(dtype), torch.randn(n, n, device=device).to(dtype)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+
+    def turn() -> float:
+        for _ in range(reps):
+            torch.mm(a, b, out=out)
+        return 2.0 * n**3 * reps
+
+    return turn
+
+
+def hf_trainer_turn(cfg, samples, eos, precision: str, device: str):
+    """One turn of transformers.Trainer: TRAIN_TURN_STEPS steps on the same packed windows and batch."""
+    import torch
+    from transformers import Trainer, TrainingArguments
+
+    from infoprune.model import build_model
+    from infoprune.train import packed_batches
+
+    L, B, tc = cfg.model.seq_len, cfg.train.batch_size, cfg.train
+    gen = packed_batches(samples, eos, B, L, 0)
+    # transformers shifts labels itself, so each row is the first L tokens of our (L + 1)-token window.
+    rows = [row[:L] for _ in range(TRAIN_TURN_STEPS) for row in next(gen)]
+    data = [{"input_ids": r, "labels": r} for r in rows]
+    tmp = tempfile.mkdtemp(prefix="ip-hf-trainer-")
+
+    def turn() -> int:
+        args = TrainingArguments(
+            output_dir=tmp, per_device_train_batch_size=B, max_steps=TRAIN_TURN_STEPS, learning_rate=tc.lr,
+            weight_decay=tc.weight_decay, adam_beta1=0.9, adam_beta2=0.95, max_grad_norm=tc.grad_clip,
+            lr_scheduler_type="cosine", warmup_steps=max(1, int(tc.warmup_frac * TRAIN_TURN_STEPS)),
+            bf16=precision == "bf16", use_cpu=device == "cpu", report_to="none", save_strategy="no",
+            logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0, seed=0,
+        )
+        model = build_model(cfg.model, 1)
+        Trainer(model=model, args=args, train_dataset=data).train()
+        return TRAIN_TURN_STEPS * B * L
+
+    return turn
+
+
+def density_times(log) -> dict:
+    """The density criterion's sketch at growing N on synthetic clustered 384-d embeddings."""
+    import numpy as np
+
+    from criteria.density import n_bits, sketch_density
+    from infoprune.perf import timed
+
+    log("perf: density at N = " + ", ".join(f"{n:,}" for n in DENSITY_SIZES))
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((200, 384)).astype(np.float32)
+    out = {}
+    for n in DENSITY_SIZES:
+        x = centres[rng.integers(0, 200, n)] + 0.3 * rng.standard_normal((n, 384)).astype(np.float32)
+        _, seconds = timed(lambda: sketch_density(x, n_bits(0.3, 0), 64, 0))
+        out[str(n)] = round(seconds, 3)
+    return out
+
+
+def smoke_breakdown(data_dir: Path, log) -> dict:
+    """Stage times of `run --preset smoke --criteria all` in a fresh cache that holds only the corpus."""
+    from dataclasses import replace
+
+    from infoprune.criterion import parse_specs
+    from infoprune.pipeline import run
+    from infoprune.report import report
+
+    from .presets import PRESETS
+
+    with tempfile.TemporaryDirectory(prefix="ip-perf-smoke-") as tmp:
+        fresh = Path(tmp) / "data"
+        fresh.mkdir()
+        for part in ("corpus", "apt"):  # the corpus build is a one-off download, not a stage of a run
+            if (data_dir / part).exists():
+                (fresh / part).symlink_to((data_dir / part).resolve())
+        cfg = replace(PRESETS["smoke"], criteria=parse_specs("all"), out=str(Path(tmp) / "out"), data_dir=str(fresh))
+        log("perf: smoke run, all criteria (about 3 minutes)")
+        t0 = time.time()
+        run(cfg, lambda m: None)
+        t1 = time.time()
+        report(Path(cfg.out))
+        t2 = time.time()
+        manifest = json.loads((Path(cfg.out) / "manifest.json").read_text())
+        cells = [json.loads(p.read_text()) for p in sorted((Path(cfg.out) / "cells").glob("*.json"))]
+    timings = manifest.get("timings", {})
+    stages = {"data": timings.get("corpus", 0) + timings.get("chunk", 0), "tokenizer": timings.get("tokenizer", 0),
+              "probe": timings.get("probe", 0), "embed": timings.get("embed", 0)}
+    stages |= {k: v for k, v in timings.items() if k.startswith("score/")}
+    for part in sorted({k for c in cells for k in c.get("seconds", {})}):
+        stages[{"train": "training", "evaluate": "evaluation"}.get(part, part)] = sum(
+            c["seconds"].get(part, 0) for c in cells)
+    stages["report"] = t2 - t1
+    stages = {k: round(v, 2) for k, v in stages.items()}
+    stages["cells"] = len(cells)
+    stages["total"] = round(t2 - t0, 1)
+    return stages
+
+
+def summary(r: dict) -> str:
+    lines = [f"matmul peak GFLOP/s: {r['matmul_peak_gflops']}",
+             f"scoring tokens/s {r['scoring_tokens_per_s']} ({r['scoring_precision']}): "
+             f"{r['scoring_speedup_vs_naive']}x naive, {r['scoring_fraction_of_forward_limit']} of the forward limit",
+             f"training tokens/s {r['train_tokens_per_s']} ({r['train_precision']}): "
+             f"{r['train_speedup_vs_hf_trainer']}x transformers.Trainer, MFU {r['train_mfu']}",
+             f"density seconds by N: {r['density_seconds_by_n']}"]
+    if "smoke_stages_seconds" in r:
+        lines.append(f"smoke run stages (s): {r['smoke_stages_seconds']}")
+    lines.append(f"perf took {r['perf_seconds']} s")
+    return "\n".join(lines)
