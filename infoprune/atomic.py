@@ -41,21 +41,43 @@ def sha256_path(path: Path) -> Path:
     return Path(path).with_name(Path(path).name + ".sha256")
 
 
+NO_CHECKSUM = "has no checksum (written before cache entries carried one)"
+BAD_CHECKSUM = "fails its checksum (corrupt)"
+
+
 def write_checked(path: Path, data: bytes) -> None:
-    """A cache entry and, beside it, its sha256. The data goes first: a crash in between leaves an
-    entry without a checksum, which `read_checked` treats as missing."""
-    atomic_write_bytes(path, data)
+    """A cache entry and, beside it, its sha256.
+
+    The checksum goes first and the data last, each by an atomic rename. So a reader, or another
+    process writing the same entry, never sees the data of a half-written entry: a crash in between
+    leaves a checksum without data, which reads as no entry. Data without a checksum can then only be an
+    entry written before checksums existed, and `read_entry` says exactly that.
+    """
     atomic_write_text(sha256_path(path), hashlib.sha256(data).hexdigest() + "\n")
+    atomic_write_bytes(path, data)
+
+
+def read_entry(path: Path) -> tuple[bytes | None, str | None]:
+    """(bytes, None) for a cache entry written by `write_checked` that verifies; (None, None) when there
+    is no entry; (None, why) when a file is there that cannot be trusted: NO_CHECKSUM or BAD_CHECKSUM."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, None
+    except OSError as exc:
+        return None, f"is unreadable ({exc.strerror or exc})"
+    try:
+        expected = sha256_path(path).read_text().strip()
+    except OSError:
+        return None, NO_CHECKSUM
+    if hashlib.sha256(data).hexdigest() != expected:
+        return None, BAD_CHECKSUM
+    return data, None
 
 
 def read_checked(path: Path) -> bytes | None:
-    """The bytes of a cache entry written by `write_checked`, or None if absent or corrupt."""
-    try:
-        data = Path(path).read_bytes()
-        expected = sha256_path(path).read_text().strip()
-    except OSError:
-        return None
-    return data if hashlib.sha256(data).hexdigest() == expected else None
+    """The bytes of a cache entry written by `write_checked`, or None if absent or untrustworthy."""
+    return read_entry(path)[0]
 
 
 def write_npy(path: Path, array) -> None:
@@ -67,12 +89,16 @@ def write_npy(path: Path, array) -> None:
 
 
 def read_npy(path: Path, log, what: str):
-    """A checked array, or None (with a warning when a file was there but did not verify)."""
+    """A checked array, or None (with a warning that says why when a file was there but is not trusted)."""
     import numpy as np
 
-    data = read_checked(path)
+    data, problem = read_entry(path)
     if data is None:
-        if Path(path).exists():
-            log(f"warning: {what} cache {path} fails its checksum; recomputing")
+        if problem:
+            log(f"warning: {what} cache {path} {problem}; recomputing")
         return None
-    return np.load(io.BytesIO(data), allow_pickle=False)
+    try:
+        return np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:  # verified bytes that are no array: written by something else under this name
+        log(f"warning: {what} cache {path} is not an array ({exc}); recomputing")
+        return None

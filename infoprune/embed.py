@@ -58,7 +58,8 @@ def embed_texts(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarra
     bar = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a weight-loading bar per call would clutter the run's log
     try:
-        model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        # safetensors only: transformers would otherwise fall back to a pickled pytorch_model.bin.
+        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
     finally:
         if bar:
             hf_logging.enable_progress_bar()

@@ -6,15 +6,16 @@ whole cells behind, and re-running the same command skips them.
 
 from __future__ import annotations
 
-import errno
+import fcntl
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_write_json, atomic_write_text
+from .atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .errors import UserError
 
 FULL = "full"  # the criterion label of the unpruned baseline cell
@@ -26,9 +27,9 @@ class RunStore:
         self.out = Path(out)
         try:
             (self.out / "cells").mkdir(parents=True, exist_ok=True)
-            probe = self.out / ".write-test"
-            probe.write_text("ok")
-            probe.unlink()
+            fd, probe = tempfile.mkstemp(dir=self.out, prefix=".write-test.")  # unique: runs may start together
+            os.close(fd)
+            os.unlink(probe)
         except OSError as exc:
             raise UserError(f"cannot write to output folder {self.out}: {exc.strerror or exc}") from None
 
@@ -45,6 +46,10 @@ class RunStore:
             record = json.loads(path.read_text())
             if record.get("key") == key and record.get("sha256") == _checksum(record):
                 return record
+            if record.get("key") == key and "sha256" not in record:
+                log(f"warning: {path} has no checksum (written before cells carried one); that cell will be "
+                    "recomputed")
+                return None
         except (OSError, ValueError, AttributeError):
             pass
         log(f"warning: {path} is corrupt or incomplete; that cell will be recomputed")
@@ -70,6 +75,14 @@ class RunStore:
         atomic_write_text(self.out / "results.csv", frame.to_csv(index=False))
         return frame
 
+    def has_pool_tables(self) -> bool:
+        return (self.out / "pool.parquet").exists() and (self.out / "scores.parquet").exists()
+
+    def write_pool_tables(self, pool: pd.DataFrame, scores: pd.DataFrame) -> None:
+        """`pool.parquet` (the pool in pool order, which `kept_mask` of every cell follows) and `scores.parquet`."""
+        for name, frame in (("pool.parquet", pool), ("scores.parquet", scores)):
+            atomic_write_bytes(self.out / name, frame.to_parquet(index=False))
+
     def read_manifest(self) -> dict:
         try:
             return json.loads((self.out / "manifest.json").read_text())
@@ -85,30 +98,42 @@ class RunStore:
 
 
 class RunLock:
-    """A pid file taken with O_EXCL; a lock left by a dead process is taken over."""
+    """An exclusive `flock` on a pid file. The kernel drops it when the process dies, however it dies, so a
+    lock left by a dead run is simply free; two runs taking it at once cannot both win."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.fd: int | None = None
 
     def __enter__(self) -> "RunLock":
-        for _ in range(2):
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
                 pid = _read_pid(self.path)
-                if pid is not None and _alive(pid):
-                    raise UserError(
-                        f"another run (pid {pid}) is using {self.path.parent}; wait for it or choose another --out"
-                    ) from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
-            return self
-        raise UserError(f"could not take the lock {self.path}")
+                who = f"pid {pid}" if pid is not None else "another process"
+                raise UserError(
+                    f"another run ({who}) is using {self.path.parent}; wait for it or choose another --out"
+                ) from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # else the holder removed this file as it finished: lock the new one instead
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+        return self
 
     def __exit__(self, *exc) -> None:
         self.path.unlink(missing_ok=True)
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+            self.fd = None
 
 
 def _checksum(record: dict) -> str:
@@ -121,11 +146,3 @@ def _read_pid(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True

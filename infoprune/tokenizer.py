@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
-from .atomic import read_checked, write_checked
+from .atomic import read_entry, write_checked
 from .config import stable_hash
 from .documents import Document
 
@@ -33,11 +33,11 @@ def load_or_train(documents: list[Document], vocab_size: int, cache_dir: Path, l
     """Train once per (probe documents, vocab size); later runs read the cached JSON."""
     key = stable_hash(TOKENIZER_VERSION, vocab_size, [(d.id, d.text) for d in documents])
     path = cache_dir / "tokenizers" / f"bpe-{vocab_size}-{key}.json"
-    data = read_checked(path)
+    data, problem = read_entry(path)
     if data is not None:
         return Tokenizer.from_str(data.decode("utf-8"))
-    if path.exists():  # a corrupt cache entry is rebuilt, never trusted
-        log(f"warning: tokenizer cache {path} fails its checksum; retraining")
+    if problem:  # a corrupt or unchecked cache entry is rebuilt, never trusted
+        log(f"warning: tokenizer cache {path} {problem}; retraining")
     tok = train_tokenizer(documents, vocab_size)
     write_checked(path, tok.to_str().encode("utf-8"))
     log(f"tokenizer: trained byte-level BPE, vocab {tok.get_vocab_size()}, on {len(documents)} probe documents")

@@ -47,6 +47,19 @@ def corpus_file(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "corpus.jsonl", make_documents())
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tests run tiny models: one torch thread each, in-process and in subprocesses. With two threads on two
+    shared cores a 12-cell test run took 34 s instead of 3 s, with identical results."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("OMP_NUM_THREADS", "1")
+    yield
+    mp.undo()
+    torch.set_num_threads(threads)
+
+
 def tiny_config(corpus: Path, out: Path, data_dir: Path, **overrides) -> RunConfig:
     """A run small enough for a unit test: a 1-layer, 32-wide model and a few hundred tokens per cell."""
     from infoprune.criterion import parse_specs
@@ -61,6 +74,7 @@ def tiny_config(corpus: Path, out: Path, data_dir: Path, **overrides) -> RunConf
         model=ModelConfig(vocab_size=300, seq_len=32, d_model=32, n_layers=1, n_heads=2, d_ff=64),
         train=TrainConfig(budget="tokens:2048", batch_size=4, precision="fp32"),
         probe_train=TrainConfig(budget="tokens:4096", batch_size=4, precision="fp32"),
+        keep_models=False,  # every cell trains: the tests of resume and recomputation count trainings
         out=str(out),
         data_dir=str(data_dir),
     )
@@ -87,13 +101,7 @@ def toy_probe():
     probe_docs = [Document(f"probe/x/{i:04d}", "probe", REPEATED) for i in range(40)]
     tok = train_tokenizer(probe_docs + [Document("g/g/0", "g", gibberish(rng, 3000))], 300)
     model = build_model(ModelConfig(vocab_size=300, seq_len=64, d_model=32, n_layers=1, n_heads=2, d_ff=64), 0)
-    # One thread: the model is tiny, and on a busy machine torch's thread pool turns 0.5 s into 15 s.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(model, chunk(probe_docs, tok, 64),
-              TrainConfig(budget="tokens:30000", batch_size=8, lr=1e-2, precision="fp32"), 64, eos_id(tok), seed=0)
-    finally:
-        torch.set_num_threads(threads)
+    train(model, chunk(probe_docs, tok, 64),
+          TrainConfig(budget="tokens:30000", batch_size=8, lr=1e-2, precision="fp32"), 64, eos_id(tok), seed=0)
     ctx = ScoringContext(seed=7, nll=lambda s: token_nll(model, s, eos_id(tok), precision="fp32"))
     return (lambda docs: chunk(docs, tok, 64)), ctx

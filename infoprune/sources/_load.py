@@ -83,6 +83,11 @@ def _sha256(data: bytes) -> str:
 
 
 def _decode(path: Path, data: bytes, spec: str) -> str:
+    # A NUL byte is valid UTF-8 but never text: it marks a binary file, or UTF-16 text read as bytes.
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise CorpusError(f"corpus {spec}: {path} is binary, not text (a NUL byte at byte {nul}); "
+                          "give UTF-8 text (UTF-16 must be re-encoded as UTF-8)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -314,7 +319,9 @@ def _read_cache(spec: SourceSpec, corpus_dir: Path, log: Log, quiet: bool = Fals
     except OSError:
         return None
     problem = None
-    if _sha256(data) != entry.get("sha256"):
+    if not entry.get("sha256"):
+        problem = "has no sha256 in manifest.json (written before cache entries carried one)"
+    elif _sha256(data) != entry.get("sha256"):
         problem = "does not match the sha256 in manifest.json"
     else:
         try:
