@@ -10,6 +10,7 @@ from pathlib import Path
 
 from infoprune.errors import UserError
 
+from . import perf
 from .presets import PRESETS, build_config
 
 
@@ -53,6 +54,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from infoprune.config import default_data_dir
+    from infoprune.tasks import LOCAL, build_tasks, local_names, task_dir
+
+    data_dir = Path(args.data_dir or default_data_dir())
+    log = make_logger()
+    info = build_tasks(local_names(), data_dir, log)
+    if args.validate:
+        from infoprune.pipeline import Pipeline
+        from infoprune.tasks.validity import validate
+
+        if args.preset not in PRESETS:
+            raise UserError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
+        if args.limit is not None and args.limit < 1:
+            raise UserError(f"--limit {args.limit}: give a positive number of items per task")
+        cfg = replace(PRESETS[args.preset], data_dir=str(data_dir))
+        print(validate(Pipeline(cfg, log), args.limit, args.smollm2, log).to_markdown(index=False))
+        return 0
+    print(f"{'task':18} {'items':>6} {'chance':>7}  about")
+    for name, entry in info.items():
+        print(f"{name:18} {entry['items']:>6} {entry['chance']:>7.2f}  {LOCAL[name].about}")
+    print(f"\nlm-eval configs (YAML + JSONL): {task_dir(data_dir)}; hub tasks by name with --tasks when online")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from infoprune.pipeline import Pipeline
     from infoprune.prune import score_table, write_scores
@@ -93,8 +121,14 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from infoprune.report import report
 
-    print(report(Path(args.run_dir)))
+    print(report(Path(args.run_dir), formats=tuple(f.strip() for f in args.format.split(",") if f.strip())))
     return 0
+
+
+def cmd_perf(args: argparse.Namespace) -> int:
+    from .perf import main
+
+    return main(args)
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -126,6 +160,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--ratios", help="fractions of the pool pruned, each in (0, 1) (preset default: 0.25,0.5,0.75)")
     r.add_argument("--seeds", help="a count (3 -> seeds 0,1,2) or a list (0,5,7); each seed retrains every cell")
     r.add_argument("--budget", help="training budget per cell: tokens:N (compute-matched, default) or epochs:N")
+    r.add_argument("--tasks", help="downstream tasks: 'local' (the preset default: every local task), 'none', "
+                   "or a list of local task names and lm-eval hub tasks, e.g. local,arc_easy (see 'bench tasks')")
     r.add_argument("--out", help="run folder (default runs/PRESET); re-running resumes it")
     r.set_defaults(func=cmd_run)
 
@@ -134,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
         description="Score the pool of a corpus with each criterion. The corpus is split by document-id hash as in "
         "'run': with --probe own the probe LM is trained on the probe slice (20%% of the documents) of this same "
         "corpus, with --probe pool on the pool itself, and --probe smollm2 is pretrained SmolLM2-135M; the "
-        "pool (75%% of the documents, capped by --pool-bytes) is what is scored.")
+        "pool (70%% of the documents, capped by --pool-bytes) is what is scored.")
     add_data_options(sc)
     sc.add_argument("--seeds", help=argparse.SUPPRESS)
     sc.add_argument("--out", required=True, help="scores file to write: .parquet or .csv")
@@ -158,12 +194,28 @@ def parser() -> argparse.ArgumentParser:
     dg.add_argument("--out", default="runs/diagnose", help="folder for diagnose.csv and diagnose.md")
     dg.set_defaults(func=cmd_diagnose)
 
+    tk = sub.add_parser("tasks", help="list the local downstream tasks with their sizes and chance levels "
+                        "(building them from the default corpus if they are not cached)")
+    tk.add_argument("--data-dir", help="cache the tasks are built in (default $INFOPRUNE_DATA or ~/.cache/infoprune)")
+    tk.add_argument("--validate", action="store_true", help="score a random-init model (which must be at chance) "
+                    "on every task, and with --smollm2 pretrained SmolLM2-135M (which must be above it)")
+    tk.add_argument("--smollm2", action="store_true", help="with --validate: also SmolLM2-135M (the smollm2 extra)")
+    tk.add_argument("--limit", type=int, help="with --validate: the first N items of each task (default: all)")
+    tk.add_argument("--preset", default="default", help="with --validate: the preset whose model shape and "
+                    "tokenizer the random-init model has")
+    tk.set_defaults(func=cmd_tasks)
+
     ls = sub.add_parser("list", help="list the registered criteria with their parameters and papers")
     ls.set_defaults(func=cmd_list)
 
     rep = sub.add_parser("report", help="print the results table of a run folder and write its plot")
     rep.add_argument("run_dir", help="a folder written by 'bench run'")
+    rep.add_argument("--format", default="md,tex,csv", help="table formats to write: any of md,tex,csv,html")
     rep.set_defaults(func=cmd_report)
+
+    pf = sub.add_parser("perf", help="measure scoring and training throughput against their limits on this machine")
+    perf.add_arguments(pf)
+    pf.set_defaults(func=cmd_perf)
     return p
 
 

@@ -9,6 +9,7 @@ from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig, de
 from infoprune.criterion import parse_specs
 from infoprune.errors import UserError
 from infoprune.select import check_ratio
+from infoprune.tasks import local_names, resolve
 
 PROBES = ("own", "pool", "smollm2")
 
@@ -20,6 +21,8 @@ PRESETS: dict[str, RunConfig] = {
         model=ModelConfig(vocab_size=2048, seq_len=128, d_model=64, n_layers=2, n_heads=4, d_ff=256),
         train=TrainConfig(budget="tokens:100000", lr=3e-3),
         probe_train=TrainConfig(budget="tokens:200000", lr=3e-3),
+        tasks=local_names(),
+        task_limit=100,  # every local task, on its first 100 items: enough to see the wiring work
     ),
     # At most 30 minutes on 2 CPU cores with every criterion. At this compute a 0.13M-parameter model on
     # 800k tokens beats a 1M-parameter one on the 250k tokens it could afford (2.78 vs 3.06 bits/byte).
@@ -29,6 +32,7 @@ PRESETS: dict[str, RunConfig] = {
         model=ModelConfig(vocab_size=2048, seq_len=128, d_model=64, n_layers=2, n_heads=4, d_ff=256),
         train=TrainConfig(budget="tokens:800000", lr=3e-3),
         probe_train=TrainConfig(budget="tokens:1000000", lr=3e-3),
+        tasks=local_names(),
     ),
 }
 
@@ -84,6 +88,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         data = replace(data, pool_bytes=args.pool_bytes)
     if args.ood is not None:
         data = replace(data, ood=args.ood)
+    tasks = resolve(args.tasks) if getattr(args, "tasks", None) is not None else base.tasks
     if args.probe not in PROBES:
         raise UserError(f"unknown probe {args.probe!r}; valid probes: {', '.join(PROBES)}")
     return replace(
@@ -92,6 +97,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         ratios=parse_ratios(args.ratios) if getattr(args, "ratios", None) else base.ratios,
         seeds=parse_seeds(args.seeds) if args.seeds else base.seeds,
         probe=args.probe,
+        tasks=tasks,
         data=data,
         train=train,
         out=getattr(args, "out", None) or f"runs/{args.preset}",

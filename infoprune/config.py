@@ -89,6 +89,9 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     probe_train: TrainConfig = field(default_factory=TrainConfig)
     eval_batch_size: int = 32
+    tasks: tuple[str, ...] = ()  # downstream tasks: local task names (infoprune/tasks) or lm-eval hub names
+    task_limit: int = 0  # items evaluated per task; 0: all of them
+    keep_models: bool = True  # keep each cell's trained weights in the data cache, so new tasks need no retraining
     device: str = "cpu"
     out: str = "runs/default"
     data_dir: str = ""
@@ -99,7 +102,14 @@ class RunConfig:
     def fingerprint_dict(self) -> dict:
         """The part of the config that changes results: everything but where things are written."""
         d = self.to_dict()
-        for k in ("out", "data_dir", "device", "criteria", "ratios", "seeds"):
+        for k in ("out", "data_dir", "device", "criteria", "ratios", "seeds", "keep_models"):
+            d.pop(k)
+        return d
+
+    def training_dict(self) -> dict:
+        """The part that changes a cell's trained model: the fingerprint less the evaluation settings."""
+        d = self.fingerprint_dict()
+        for k in ("tasks", "task_limit"):
             d.pop(k)
         return d
 

@@ -6,9 +6,12 @@ only what changed, and a run whose cells are all done loads nothing but the corp
 
 from __future__ import annotations
 
+import base64
+import json
 import platform
 import time
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from importlib.metadata import version
@@ -16,9 +19,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from . import criterion as registry
-from .atomic import read_npy, write_npy
+from .atomic import read_checked, read_npy, write_checked, write_npy
 from .config import SEED_STREAMS, CriterionSpec, RunConfig, derive_seed, stable_hash
 from .criterion import ScoringContext
 from .errors import CriterionError, UserError
@@ -30,8 +34,13 @@ from .scoring import token_nll
 from .select import check_scores, select
 from .sources import load_corpus
 from .store import FULL, RunStore
+from .tasks import ITEMS, TASKS_VERSION
 from .tokenizer import eos_id, load_or_train
 from .train import train
+
+
+# Part of every cached model's key, with the library versions: bump it when training code changes its results.
+MODELS_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,8 @@ class Pipeline:
 
     @cached_property
     def run_key(self) -> str:
-        return stable_hash(self.cfg.fingerprint_dict(), self.corpus.fingerprint)
+        tasks = (TASKS_VERSION, ITEMS) if self.cfg.tasks else None  # a rebuilt task set is a new evaluation
+        return stable_hash(self.cfg.fingerprint_dict(), self.corpus.fingerprint, tasks)
 
     @cached_property
     def split(self):
@@ -158,9 +168,13 @@ class Pipeline:
     def context(self) -> ScoringContext:
         from .embed import embed_samples  # the embedder loads lazily: only criteria that ask for it pay
 
+        def nll(samples):
+            fn = self.probe_nll  # trains or loads the probe, timed as its own stage
+            return self._timed("probe_nll", lambda: fn(samples))
+
         return ScoringContext(
             seed=0,
-            nll=lambda samples: self.probe_nll(samples),
+            nll=nll,
             embed=lambda samples: self._timed("embed", lambda: embed_samples(samples, self.data_dir, self.log)),
             heldout=self.samples["in_domain"],
         )
@@ -183,12 +197,40 @@ class Pipeline:
         cached = read_npy(path, self.log, "score")
         if cached is not None and cached.shape == (len(pool),):
             return cached
-        t0 = time.time()
+        shared = ("probe", "probe_nll", "embed")  # stages the first criterion that needs them pays for
+        t0, before = time.time(), sum(self.timings.get(k, 0.0) for k in shared)
         raw = crit.score(pool, self.context.with_seed(sel_seed))
         scores = check_scores(spec.label, [s.id for s in pool], raw)
-        self.timings[f"score/{spec.label}"] = round(time.time() - t0, 3)
+        nested = sum(self.timings.get(k, 0.0) for k in shared) - before
+        self.timings[f"score/{spec.label}"] = round(time.time() - t0 - nested, 3)  # its own work only
         write_npy(path, scores)
         return scores
+
+    # -- downstream tasks ----------------------------------------------------------------------
+    @cached_property
+    def tasks(self) -> tuple[str, ...]:
+        """The configured tasks that can run here (hub tasks drop out, with a warning, when it is unreachable)."""
+        from .harness import check_tasks
+
+        return check_tasks(self.cfg.tasks, self.log) if self.cfg.tasks else ()
+
+    @cached_property
+    def task_info(self) -> dict[str, dict]:
+        """Local tasks built (or read) from the cache: {name: {items, chance, key}}."""
+        from .tasks import LOCAL, build_tasks
+
+        local = tuple(t for t in self.tasks if t in LOCAL)
+        return self._timed("tasks", lambda: build_tasks(local, self.data_dir, self.log)) if local else {}
+
+    def downstream(self, model) -> dict[str, float]:
+        from .harness import downstream, suite_lm
+        from .tasks import task_dir
+
+        if not self.tasks:
+            return {}
+        self.task_info  # noqa: B018  (builds missing task files before lm-eval reads them)
+        lm = suite_lm(model, self.tokenizer, self.cfg.device, self.cfg.train.precision)
+        return downstream(lm, self.tasks, task_dir(self.data_dir), self.cfg.task_limit or None)
 
     # -- cells ---------------------------------------------------------------------------------
     def cells(self) -> list[Cell]:
@@ -210,17 +252,44 @@ class Pipeline:
         keep = set(select([s.id for s in pool], scores, cell.ratio, crit.keep, derive_seed(cell.seed, "selection")))
         return [s for s in pool if s.id in keep]
 
-    def run_cell(self, cell: Cell, key: str) -> dict:
+    def trained(self, cell: Cell, kept: list[Sample], seeds: dict[str, int]) -> tuple[object, dict]:
+        """The cell's model and its training record; from the model cache when this exact training ran before.
+
+        The cache key leaves out the evaluation settings, so adding a task re-evaluates without retraining.
+        """
         c = self.cfg
+        version = registry.get(cell.spec.name).version if cell.spec else None
+        key = stable_hash("model", MODELS_VERSION, package_versions(), c.training_dict(), self.corpus.fingerprint,
+                          cell.label, version, cell.ratio, cell.seed, fingerprint(kept))
+        folder = self.data_dir / "models" / key
+        record = read_checked(folder / "train.json")
+        if record is not None:
+            try:
+                return load_model(folder), json.loads(record)
+            except Exception as exc:
+                self.log(f"warning: cached model {folder} is unreadable ({exc}); retraining")
+        model = build_model(c.model, seeds["init"])
+        stats = train(model, kept, c.train, c.model.seq_len, self.eos, seeds["data_order"], c.device, self.log)
+        record = {"steps": stats.steps, "tokens": stats.tokens, "final_loss": stats.final_loss,
+                  "curve": stats.curve, "seconds": round(stats.seconds, 3)}
+        if c.keep_models:
+            save_model(model, folder)
+            write_checked(folder / "train.json", json.dumps(record).encode())  # last: it marks the entry whole
+        return model, record
+
+    def run_cell(self, cell: Cell, key: str) -> dict:
         seeds = {stream: derive_seed(cell.seed, stream) for stream in SEED_STREAMS}
         t0 = time.time()
         kept = self.kept(cell)
         t_select = time.time() - t0
-        model = build_model(c.model, seeds["init"])
-        stats = train(model, kept, c.train, c.model.seq_len, self.eos, seeds["data_order"], c.device, self.log)
+        model, trained = self.trained(cell, kept, seeds)
         t1 = time.time()
         eval_sets = {"in_domain": self.samples["in_domain"], "ood": self.samples["ood"]}
         metrics = evaluate(eval_sets, self._nll(model))
+        t2 = time.time()
+        metrics |= self.downstream(model)
+        kept_ids = {s.id for s in kept}
+        mask = np.array([s.id in kept_ids for s in self.samples["pool"]], dtype=bool)
         return {
             "key": key,
             "criterion": cell.label,
@@ -229,12 +298,29 @@ class Pipeline:
             "seeds": seeds,
             "kept_samples": len(kept),
             "kept_tokens": n_tokens(kept),
+            "kept_by_source": dict(sorted(Counter(s.source for s in kept).items())),
+            "kept_tokens_by_source": {src: n_tokens([s for s in kept if s.source == src])
+                                      for src in sorted({s.source for s in kept})},
+            "kept_mask": base64.b64encode(np.packbits(mask).tobytes()).decode(),
             "metrics": metrics,
-            "train": {"steps": stats.steps, "tokens": stats.tokens, "final_loss": stats.final_loss,
-                      "curve": stats.curve},
-            "seconds": {"select": round(t_select, 3), "train": round(stats.seconds, 3),
-                        "evaluate": round(time.time() - t1, 3)},
+            "train": {k: v for k, v in trained.items() if k != "seconds"},
+            "seconds": {"select": round(t_select, 3), "train": trained["seconds"],
+                        "evaluate": round(t2 - t1, 3), "downstream": round(time.time() - t2, 3)},
         }
+
+    def pool_tables(self, specs: Sequence[CriterionSpec]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The pool (id, source, sizes, a short excerpt) and each criterion's scores under the run's first seed,
+        so that the report can show compositions, agreement and examples without rescoring anything."""
+        pool = self.samples["pool"]
+        info = pd.DataFrame({
+            "id": [s.id for s in pool], "source": [s.source for s in pool],
+            "n_tokens": [len(s.tokens) for s in pool], "n_bytes": [s.n_bytes for s in pool],
+            "excerpt": [" ".join(s.text.split())[:160] for s in pool],
+        })
+        scores = pd.DataFrame({"id": info.id})
+        for spec in specs:
+            scores[spec.label] = self.scores(spec, self.cfg.seeds[0])
+        return info, scores
 
 
 def package_versions() -> dict[str, str]:
@@ -249,6 +335,19 @@ def package_versions() -> dict[str, str]:
     return found
 
 
+def machine(device: str) -> dict:
+    """What the timings were measured on."""
+    import os
+
+    import torch
+
+    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
+    if device == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
 def run(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
     """Run every pending cell; return the number of cells that failed (their errors are in the run folder)."""
     store = RunStore(Path(cfg.out))
@@ -258,6 +357,8 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
         keys = [pipe.cell_key(cell) for cell in cells]
         done = {k: rec for k in keys if (rec := store.load_cell(k, log)) is not None}
         pending = [(cell, k) for cell, k in zip(cells, keys) if k not in done]
+        if pending:
+            pipe.tasks  # noqa: B018  (an unknown task name stops the run before any cell trains)
         log(f"run {pipe.run_key}: {len(cells)} cells, {len(done)} already done, {len(pending)} to run")
         failures: dict[str, str] = {}
         t_start = time.time()
@@ -283,6 +384,10 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
             log(f"  bpb in-domain {m.get('bpb/in_domain', float('nan')):.4f}"
                 f"  ood {m.get('bpb/ood', float('nan')):.4f}  ({record['seconds']['train']:.1f}s training)")
         store.write_results([done[k] for k in keys if k in done])
+        if pending or not store.has_pool_tables():
+            scored = [spec for spec in cfg.criteria if not any(
+                k in failures for c, k in zip(cells, keys) if c.spec == spec)]  # a failing criterion is not rerun
+            store.write_pool_tables(*pipe.pool_tables(scored))
         store.write_manifest(manifest(pipe, cells, keys, done, failures, store.read_manifest()))
         log(f"results: {store.out / 'results.csv'} ({len(done)} cells done, {len(failures)} failed)")
         return len(failures)
@@ -299,6 +404,10 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         "versions": package_versions(),
         "corpus": pipe.corpus.manifest | {"fingerprint": pipe.corpus.fingerprint},
         "seed_streams": {seed: {s: derive_seed(seed, s) for s in SEED_STREAMS} for seed in cfg.seeds},
+        "machine": machine(cfg.device),
+        "criteria_info": {spec.label: {"keeps": c.keeps, "keep": c.keep, "uses_probe": c.uses_probe,
+                                       "seeded": c.seeded, "version": c.version}
+                          for spec in cfg.criteria for c in [registry.build(spec)]},
         "score_cache_keys": pipe.score_keys,
         "cells": [
             {"key": k, "criterion": c.label, "ratio": c.ratio, "seed": c.seed,
@@ -315,5 +424,8 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         info["probe"] = {"key": pipe.probe_key, "source": cfg.probe}
         if "probe" in pipe.__dict__:
             info["probe"]["non_embedding_params"] = count_params(pipe.probe)
-    info["model"] = {"non_embedding_params": count_params(build_model(cfg.model, 0))}
+    model = build_model(cfg.model, 0)
+    info["model"] = {"non_embedding_params": count_params(model), "params": count_params(model, non_embedding=False)}
+    if "task_info" in pipe.__dict__:
+        info["tasks"] = pipe.task_info | {t: {} for t in pipe.tasks if t not in pipe.task_info}
     return info
