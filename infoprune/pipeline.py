@@ -39,7 +39,8 @@ from .tokenizer import eos_id, load_or_train
 from .train import train
 
 
-# Part of every cached model's key, with the library versions: bump it when training code changes its results.
+# Part of every cached model's key (cells and probe), with the library versions: bump it when the training
+# code changes its results.
 MODELS_VERSION = "1"
 
 
@@ -131,7 +132,8 @@ class Pipeline:
             path = gguf_file()
             return stable_hash("probe", "smollm2", path.name, path.stat().st_size)
         train_on = self.samples["pool" if c.probe == "pool" else "probe"]
-        return stable_hash("probe", c.probe, c.model, c.probe_train, c.probe_seed, fingerprint(train_on))
+        return stable_hash("probe", MODELS_VERSION, package_versions(), c.probe, c.model, c.probe_train, c.probe_seed,
+                           fingerprint(train_on))
 
     @cached_property
     def probe(self):
