@@ -169,7 +169,8 @@ def downstream(lm, tasks: Sequence[str], task_dir: Path, limit: int | None = Non
     """
     if not tasks:
         return {}
-    hub = any(t not in LOCAL for t in tasks)
+    local = set(local_names())  # also registers the local tasks, so LOCAL is filled from here on
+    hub = any(t not in local for t in tasks)
     out = _evaluate(lm, tasks, task_dir, hub, limit)
     metrics: dict[str, float] = {}
     centered, acc_norm = [], []
