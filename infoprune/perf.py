@@ -53,8 +53,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def side_by_side(contenders: dict[str, Callable[[], float]], rounds: int, device: str = "cpu") -> dict[str, float]:
-    """Median tokens/s of each contender over `rounds` round-robin turns.
+def side_by_side(contenders: dict[str, Callable[[], float]], rounds: int, device: str = "cpu",
+                 best: dict[str, float] | None = None) -> dict[str, float]:
+    """Median tokens/s of each contender over `rounds` round-robin turns (the best turn's rate into `best`).
 
     Each contender is a callable that does one turn of work and returns the number of tokens it processed.
     One untimed turn each first: it pays for lazy initialisation and any compilation.
@@ -69,6 +70,8 @@ def side_by_side(contenders: dict[str, Callable[[], float]], rounds: int, device
             tokens = fn()
             sync(device)
             rates[name].append(tokens / (time.perf_counter() - t0))
+    if best is not None:
+        best.update({name: max(r) for name, r in rates.items()})
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
