@@ -6,11 +6,14 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+import infoprune.pipeline as pipeline
+
 from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from infoprune.criterion import ScoringContext
+from infoprune.criterion import Criterion, ScoringContext
 from infoprune.documents import Document
 from infoprune.model import build_model
 from infoprune.samples import chunk
@@ -58,6 +61,37 @@ def one_thread():
     yield
     mp.undo()
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def count_training(monkeypatch):
+    """Counts cells trained (the probe excluded) while still training them."""
+    calls = []
+    real = pipeline.train
+
+    def counting(model, samples, cfg, *args, **kwargs):
+        calls.append(len(samples))
+        return real(model, samples, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train", counting)
+    return calls
+
+
+# Two plugins that fail their cells: one raises, one returns NaN scores.
+class Exploding(Criterion):
+    name = "exploding"
+    keeps = "nothing: it raises"
+
+    def score(self, samples, ctx):
+        raise RuntimeError("boom")
+
+
+class NotANumber(Criterion):
+    name = "nan-scores"
+    keeps = "nothing: it returns NaN"
+
+    def score(self, samples, ctx):
+        return np.full(len(samples), np.nan)
 
 
 def tiny_config(corpus: Path, out: Path, data_dir: Path, **overrides) -> RunConfig:

@@ -12,21 +12,7 @@ import pytest
 from conftest import tiny_config
 from test_harness import write_task
 
-import infoprune.pipeline as pipeline
 from infoprune.pipeline import run
-
-
-@pytest.fixture
-def trainings(monkeypatch):
-    calls = []
-    real = pipeline.train
-
-    def counting(model, samples, cfg, *args, **kwargs):
-        calls.append(len(samples))
-        return real(model, samples, cfg, *args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "train", counting)
-    return calls
 
 
 def items(n: int, seed: int) -> list[dict]:
@@ -36,7 +22,7 @@ def items(n: int, seed: int) -> list[dict]:
              "choices": [words[j] for j in rng.choice(8, 4, replace=False)]} for i in range(n)]
 
 
-def test_every_cell_gets_downstream_rows_and_the_report_inputs(corpus_file, tmp_path, trainings):
+def test_every_cell_gets_downstream_rows_and_the_report_inputs(corpus_file, tmp_path, count_training):
     data = tmp_path / "data"
     write_task(data, "wordnet_define", items(24, 0))
     write_task(data, "fortune_complete", items(16, 1))
@@ -60,10 +46,10 @@ def test_every_cell_gets_downstream_rows_and_the_report_inputs(corpus_file, tmp_
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tasks"]["wordnet_define"]["items"] == 24 and manifest["model"]["params"] > 0
 
-    trained = len(trainings)
+    trained = len(count_training)
     more = replace(cfg, tasks=("wordnet_define", "fortune_complete"))
     assert run(more) == 0  # a new task list: new cells, the same trained models
-    assert len(trainings) == trained
+    assert len(count_training) == trained
     again = pd.read_csv(out / "results.csv")
     assert set(again[again.metric.str.startswith("task/fortune")].criterion) == set(frame.criterion)
     same = ["criterion", "ratio", "seed", "metric"]
@@ -72,10 +58,10 @@ def test_every_cell_gets_downstream_rows_and_the_report_inputs(corpus_file, tmp_
     assert len(merged) == len(kept) and (merged.value == merged.value_again).all()
 
 
-def test_an_unknown_task_stops_the_run_before_any_training(corpus_file, tmp_path, trainings):
+def test_an_unknown_task_stops_the_run_before_any_training(corpus_file, tmp_path, count_training):
     from infoprune.errors import UserError
 
     cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", tasks=("wordnet_defin",))
     with pytest.raises(UserError, match="did you mean 'wordnet_define'"):
         run(cfg)
-    assert trainings == []
+    assert count_training == []

@@ -3,30 +3,13 @@
 import json
 from dataclasses import replace
 
-import numpy as np
 import pandas as pd
-import pytest
 
-from conftest import tiny_config
+from conftest import Exploding, NotANumber, tiny_config
 
-import infoprune.pipeline as pipeline
-from infoprune.criterion import REGISTRY, Criterion
+from infoprune.criterion import REGISTRY
 from infoprune.pipeline import run
 from infoprune.report import report
-
-
-@pytest.fixture
-def count_training(monkeypatch):
-    """Counts cells trained (the probe excluded) while still training them."""
-    calls = []
-    real = pipeline.train
-
-    def counting(model, samples, cfg, *args, **kwargs):
-        calls.append(len(samples))
-        return real(model, samples, cfg, *args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "train", counting)
-    return calls
 
 
 def cell_files(out):
@@ -99,22 +82,6 @@ def test_the_same_config_gives_identical_results_in_a_fresh_folder(corpus_file, 
     run(a), run(b)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a" / "results.csv"),
                                   pd.read_csv(tmp_path / "b" / "results.csv"))
-
-
-class Exploding(Criterion):
-    name = "exploding"
-    keeps = "nothing: it raises"
-
-    def score(self, samples, ctx):
-        raise RuntimeError("boom")
-
-
-class NotANumber(Criterion):
-    name = "nan-scores"
-    keeps = "nothing: it returns NaN"
-
-    def score(self, samples, ctx):
-        return np.full(len(samples), np.nan)
 
 
 def test_a_failing_criterion_is_recorded_and_other_cells_finish(corpus_file, tmp_path, monkeypatch):

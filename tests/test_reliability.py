@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import WORDS, make_documents, tiny_config, write_jsonl
+from conftest import WORDS, Exploding, NotANumber, make_documents, tiny_config, write_jsonl
 
 import infoprune.pipeline as pipeline
 from infoprune.config import CriterionSpec
-from infoprune.criterion import REGISTRY, Criterion
+from infoprune.criterion import REGISTRY
 from infoprune.documents import Document
 from infoprune.errors import UserError
 from infoprune.pipeline import Cell, Pipeline, run
@@ -354,22 +354,6 @@ def test_an_interrupted_cli_exits_130_with_one_line_keeps_finished_cells_and_res
     for root in (out, data):
         for path in root.rglob("*"):
             assert re.fullmatch(r"[A-Za-z0-9._-]+", path.name), path
-
-
-class Exploding(Criterion):
-    name = "exploding"
-    keeps = "nothing: it raises"
-
-    def score(self, samples, ctx):
-        raise RuntimeError("boom")
-
-
-class NotANumber(Criterion):
-    name = "nan-scores"
-    keeps = "nothing: it returns NaN"
-
-    def score(self, samples, ctx):
-        return np.full(len(samples), np.nan)
 
 
 def test_a_plugin_that_raises_or_returns_nan_fails_its_cells_only_and_the_cli_exits_1(cli, corpus_file, tmp_path,
