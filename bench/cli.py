@@ -14,24 +14,31 @@ from . import perf
 from .presets import PRESETS, build_config
 
 
-def make_logger():
+def make_logger(world=None):
+    """Timestamped lines on stderr; under torchrun only the main rank speaks."""
     t0 = time.time()
 
     def log(msg: str) -> None:
-        print(f"[{time.time() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+        if world is None or world.is_main:
+            print(f"[{time.time() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
 
     return log
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from infoprune.distributed import init, shutdown
     from infoprune.pipeline import run
     from infoprune.report import report
 
     cfg = build_config(args)
-    log = make_logger()
+    world = init(cfg.device)
+    log = make_logger(world)
     log(f"preset {cfg.preset}: {len(cfg.criteria)} criteria x {len(cfg.ratios)} ratios x {len(cfg.seeds)} seeds"
-        f" (+ full-data baseline) -> {cfg.out}")
-    failed = run(cfg, log)
+        f" (+ full-data baseline) on {cfg.data.corpus}, {cfg.device} -> {cfg.out}")
+    failed = run(cfg, log, world)
+    shutdown(world)
+    if not world.is_main:
+        return 0
     print(report(Path(cfg.out)))
     if failed:
         log(f"{failed} cells failed; their errors are in {cfg.out}/cells/*.failed.json")
@@ -85,8 +92,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     from infoprune.pipeline import Pipeline
     from infoprune.prune import score_table, write_scores
 
+    from infoprune.distributed import init, shutdown
+
     cfg = build_config(args)
-    table = score_table(Pipeline(cfg, make_logger()), cfg.criteria, cfg.seeds[0])
+    world = init(cfg.device)
+    table = score_table(Pipeline(cfg, make_logger(world), world), cfg.criteria, cfg.seeds[0])
+    shutdown(world)
+    if not world.is_main:
+        return 0
     write_scores(table, Path(args.out))
     print(f"{len(table)} samples x {len(cfg.criteria)} criteria -> {args.out}")
     return 0
@@ -146,6 +159,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    "on the pool), or 'smollm2' (pretrained SmolLM2-135M; opt-in, slow on CPU, see README)")
     p.add_argument("--data-dir", help="cache of corpora, tokenizers, probes, scores "
                    "(default $INFOPRUNE_DATA or ~/.cache/infoprune)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when a GPU is visible), cpu or cuda; "
+                   "under torchrun each process takes the GPU of its LOCAL_RANK")
 
 
 def parser() -> argparse.ArgumentParser:

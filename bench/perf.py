@@ -212,7 +212,6 @@ def matmul_turn(precision: str, device: str, reps: int = 24):
 
 def hf_trainer_turn(cfg, samples, eos, precision: str, device: str, tmp: str):
     """One turn of transformers.Trainer: TRAIN_TURN_STEPS steps on the same packed windows and batch."""
-    import torch
     from transformers import PrinterCallback, Trainer, TrainingArguments
 
     from infoprune.model import build_model

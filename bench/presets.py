@@ -7,7 +7,9 @@ from dataclasses import replace
 
 from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig, default_data_dir
 from infoprune.criterion import parse_specs
+from infoprune.distributed import resolve_device
 from infoprune.errors import UserError
+from infoprune.hub import hub_reachable
 from infoprune.select import check_ratio
 from infoprune.tasks import local_names, resolve
 
@@ -34,7 +36,23 @@ PRESETS: dict[str, RunConfig] = {
         probe_train=TrainConfig(budget="tokens:1000000", lr=3e-3),
         tasks=local_names(),
     ),
+    # For GPUs (README "Running on a cluster"): a GPT-2-small-class model, 124M parameters (99M without the
+    # 32k-token embedding), context 1,024. On wikitext-103 from the hub when it answers, else on the whole
+    # default corpus (see `build_config`).
+    "paper": RunConfig(
+        preset="paper",
+        data=DataConfig(probe_bytes=60_000_000, pool_bytes=400_000_000, heldout_bytes=4_000_000,
+                        ood_bytes=2_000_000),
+        model=ModelConfig(vocab_size=32768, seq_len=1024, d_model=768, n_layers=12, n_heads=12, d_ff=2560),
+        train=TrainConfig(budget="tokens:100000000", batch_size=64, lr=6e-4),
+        probe_train=TrainConfig(budget="tokens:100000000", batch_size=64, lr=6e-4),
+        eval_batch_size=16,
+        tasks=local_names(),
+    ),
 }
+
+# The paper preset's corpus when the hub answers: wikitext-103's 540 MB of Wikipedia articles.
+PAPER_HUB_CORPUS = "hf:wikitext:wikitext-103-raw-v1"
 
 
 def parse_ratios(text: str) -> tuple[float, ...]:
@@ -81,7 +99,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     base = PRESETS[args.preset]
     budget = getattr(args, "budget", None)
     train = replace(base.train, budget=parse_budget(budget)) if budget else base.train
-    data = replace(base.data, corpus=args.corpus or base.data.corpus)
+    data = replace(base.data, corpus=args.corpus or paper_corpus(base))
     if args.pool_bytes is not None:
         if args.pool_bytes <= 0:
             raise UserError(f"--pool-bytes {args.pool_bytes}: give a positive number of bytes")
@@ -102,4 +120,12 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         train=train,
         out=getattr(args, "out", None) or f"runs/{args.preset}",
         data_dir=str(args.data_dir or default_data_dir()),
+        device=resolve_device(getattr(args, "device", None) or "auto"),
     )
+
+
+def paper_corpus(base: RunConfig) -> str:
+    """The preset's own corpus; for `paper`, wikitext-103 when the hub answers (it has no Austen: no OOD set)."""
+    if base.preset == "paper" and hub_reachable():
+        return PAPER_HUB_CORPUS
+    return base.data.corpus

@@ -92,7 +92,7 @@ class RunConfig:
     tasks: tuple[str, ...] = ()  # downstream tasks: local task names (infoprune/tasks) or lm-eval hub names
     task_limit: int = 0  # items evaluated per task; 0: all of them
     keep_models: bool = True  # keep each cell's trained weights in the data cache, so new tasks need no retraining
-    device: str = "cpu"
+    device: str = "cpu"  # cpu | cuda (the CLI resolves `auto`)
     out: str = "runs/default"
     data_dir: str = ""
 
@@ -104,6 +104,8 @@ class RunConfig:
         d = self.to_dict()
         for k in ("out", "data_dir", "device", "criteria", "ratios", "seeds", "keep_models"):
             d.pop(k)
+        if self.device != "cpu":  # CUDA kernels and bf16 change the numbers; CPU runs keep their keys
+            d["device"] = self.device
         return d
 
     def training_dict(self) -> dict:

@@ -14,8 +14,6 @@ import contextlib
 import difflib
 import io
 import logging
-import os
-import socket
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
@@ -25,6 +23,7 @@ from lm_eval.api.model import LM
 from tokenizers import Tokenizer
 
 from .errors import UserError
+from .hub import hub_reachable
 from .model import autocast, lm_precision
 from .tasks import LOCAL, N_CHOICES, local_names
 from .tokenizer import EOS
@@ -226,17 +225,6 @@ metric_list:
 """)
         out = _evaluate(lm, ["heldout_bpb"], Path(tmp), hub=False)
     return float(out["results"]["heldout_bpb"]["bits_per_byte,none"])
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def check_tasks(names: Sequence[str], log=print) -> tuple[str, ...]:

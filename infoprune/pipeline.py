@@ -11,10 +11,10 @@ import json
 import platform
 import time
 import traceback
+from contextlib import nullcontext
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
-from importlib.metadata import version
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -27,7 +27,9 @@ from .config import SEED_STREAMS, CriterionSpec, RunConfig, derive_seed, stable_
 from .criterion import ScoringContext
 from .errors import CriterionError, UserError
 from .evaluate import evaluate
+from .distributed import World
 from .model import build_model, count_params, load_model, save_model
+from .probe import load_or_train_probe, probe_key
 from .samples import Sample, chunk, fingerprint, n_tokens, split_documents
 from .pretrained import boundary_id, gguf_file, load_smollm2, retokenize
 from .scoring import token_nll
@@ -37,11 +39,7 @@ from .store import FULL, RunStore
 from .tasks import ITEMS, TASKS_VERSION
 from .tokenizer import eos_id, load_or_train
 from .train import train
-
-
-# Part of every cached model's key (cells and probe), with the library versions: bump it when the training
-# code changes its results.
-MODELS_VERSION = "1"
+from .versions import MODELS_VERSION, package_versions
 
 
 @dataclass(frozen=True)
@@ -56,9 +54,10 @@ class Cell:
 
 
 class Pipeline:
-    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print) -> None:
+    def __init__(self, cfg: RunConfig, log: Callable[[str], None] = print, world: World = World()) -> None:
         self.cfg = cfg
         self.log = log
+        self.world = world
         self.data_dir = Path(cfg.data_dir)
         self.timings: dict[str, float] = {}
         self.score_keys: dict[str, str] = {}
@@ -122,39 +121,26 @@ class Pipeline:
         c = self.cfg
         return lambda samples: token_nll(
             model, retokenize(samples, tokenizer) if tokenizer else samples, self.eos if eos is None else eos,
-            c.eval_batch_size * c.model.seq_len, c.device, c.train.precision,
+            c.eval_batch_size * c.model.seq_len, c.device, c.train.precision, self.world,
         )
+
+    @cached_property
+    def probe_train_on(self) -> list[Sample]:
+        return self.samples["pool" if self.cfg.probe == "pool" else "probe"]
 
     @cached_property
     def probe_key(self) -> str:
-        c = self.cfg
-        if c.probe == "smollm2":
+        if self.cfg.probe == "smollm2":
             path = gguf_file()
             return stable_hash("probe", "smollm2", path.name, path.stat().st_size)
-        train_on = self.samples["pool" if c.probe == "pool" else "probe"]
-        return stable_hash("probe", MODELS_VERSION, package_versions(), c.probe, c.model, c.probe_train, c.probe_seed,
-                           fingerprint(train_on))
+        return probe_key(self.cfg, self.probe_train_on)
 
     @cached_property
     def probe(self):
-        folder = self.data_dir / "probes" / self.probe_key
-        if (folder / "model.safetensors").exists():
-            try:
-                return load_model(folder)
-            except Exception as exc:
-                self.log(f"warning: cached probe {folder} is unreadable ({exc}); retraining")
-        c = self.cfg
-        train_on = self.samples["pool" if c.probe == "pool" else "probe"]
-        where = "probe slice" if c.probe == "own" else "whole pool"
-        self.log(f"probe: training on the {where} ({n_tokens(train_on)} tokens)")
-        model = build_model(c.model, derive_seed(c.probe_seed, "probe_init"))
-        stats = self._timed(
-            "probe",
-            lambda: train(model, train_on, c.probe_train, c.model.seq_len, self.eos,
-                          derive_seed(c.probe_seed, "probe_data_order"), c.device, self.log),
-        )
-        self.log(f"probe: {stats.steps} steps in {stats.seconds:.1f}s, final loss {stats.final_loss:.3f}")
-        save_model(model, folder)
+        model, seconds = load_or_train_probe(self.cfg, self.probe_train_on, self.eos, self.data_dir, self.log,
+                                             self.world)
+        if seconds is not None:
+            self.timings["probe"] = round(self.timings.get("probe", 0.0) + seconds, 3)
         return model
 
     @cached_property
@@ -177,7 +163,8 @@ class Pipeline:
         return ScoringContext(
             seed=0,
             nll=nll,
-            embed=lambda samples: self._timed("embed", lambda: embed_samples(samples, self.data_dir, self.log)),
+            embed=lambda samples: self._timed("embed", lambda: self.world.broadcast(  # one rank embeds
+                embed_samples(samples, self.data_dir, self.log) if self.world.is_main else None)),
             heldout=self.samples["in_domain"],
         )
 
@@ -196,8 +183,9 @@ class Pipeline:
         )
         self.score_keys[spec.label + (f"@seed{seed}" if crit.seeded else "")] = key
         path = self.data_dir / "scores" / f"{crit.name}-{key}.npy"
-        cached = read_npy(path, self.log, "score")
-        if cached is not None and cached.shape == (len(pool),):
+        cached = read_npy(path, self.log, "score") if self.world.is_main else None
+        cached = self.world.broadcast(cached if cached is not None and cached.shape == (len(pool),) else None)
+        if cached is not None:  # every rank takes the same branch: the scoring below has collectives
             return cached
         shared = ("probe", "probe_nll", "embed")  # stages the first criterion that needs them pays for
         t0, before = time.time(), sum(self.timings.get(k, 0.0) for k in shared)
@@ -205,7 +193,8 @@ class Pipeline:
         scores = check_scores(spec.label, [s.id for s in pool], raw)
         nested = sum(self.timings.get(k, 0.0) for k in shared) - before
         self.timings[f"score/{spec.label}"] = round(time.time() - t0 - nested, 3)  # its own work only
-        write_npy(path, scores)
+        if self.world.is_main:
+            write_npy(path, scores)
         return scores
 
     # -- downstream tasks ----------------------------------------------------------------------
@@ -228,7 +217,7 @@ class Pipeline:
         from .harness import downstream, suite_lm
         from .tasks import task_dir
 
-        if not self.tasks:
+        if not self.tasks or not self.world.is_main:  # lm-eval runs on the main rank; the others wait
             return {}
         self.task_info  # noqa: B018  (builds missing task files before lm-eval reads them)
         lm = suite_lm(model, self.tokenizer, self.cfg.device, self.cfg.train.precision)
@@ -264,17 +253,18 @@ class Pipeline:
         key = stable_hash("model", MODELS_VERSION, package_versions(), c.training_dict(), self.corpus.fingerprint,
                           cell.label, version, cell.ratio, cell.seed, fingerprint(kept))
         folder = self.data_dir / "models" / key
-        record = read_checked(folder / "train.json")
+        record = self.world.broadcast(read_checked(folder / "train.json") if self.world.is_main else None)
         if record is not None:
             try:
                 return load_model(folder), json.loads(record)
             except Exception as exc:
                 self.log(f"warning: cached model {folder} is unreadable ({exc}); retraining")
         model = build_model(c.model, seeds["init"])
-        stats = train(model, kept, c.train, c.model.seq_len, self.eos, seeds["data_order"], c.device, self.log)
+        stats = train(model, kept, c.train, c.model.seq_len, self.eos, seeds["data_order"], c.device, self.log,
+                      self.world)
         record = {"steps": stats.steps, "tokens": stats.tokens, "final_loss": stats.final_loss,
                   "curve": stats.curve, "seconds": round(stats.seconds, 3)}
-        if c.keep_models:
+        if c.keep_models and self.world.is_main:
             save_model(model, folder)
             write_checked(folder / "train.json", json.dumps(record).encode())  # last: it marks the entry whole
         return model, record
@@ -325,18 +315,6 @@ class Pipeline:
         return info, scores
 
 
-def package_versions() -> dict[str, str]:
-    names = ("torch", "transformers", "tokenizers", "numpy", "pandas", "infoprune")
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except Exception:
-            found[name] = "not installed"
-    found["python"] = platform.python_version()
-    return found
-
-
 def machine(device: str) -> dict:
     """What the timings were measured on."""
     import os
@@ -350,18 +328,25 @@ def machine(device: str) -> dict:
     return info
 
 
-def run(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
-    """Run every pending cell; return the number of cells that failed (their errors are in the run folder)."""
+def run(cfg: RunConfig, log: Callable[[str], None] = print, world: World = World()) -> int:
+    """Run every pending cell; return the number of cells that failed (their errors are in the run folder).
+
+    Under torchrun every rank walks the same cells and shares each one's scoring, training and evaluation;
+    the main rank alone holds the run lock and writes the run folder. There, a failing cell stops the job
+    (the ranks cannot agree to skip work one of them is inside of); the cells finished before it are kept.
+    """
     store = RunStore(Path(cfg.out))
-    with store.lock():
-        pipe = Pipeline(cfg, log)
+    with store.lock() if world.is_main else nullcontext():
+        pipe = Pipeline(cfg, log, world)
         cells = pipe.cells()
         keys = [pipe.cell_key(cell) for cell in cells]
-        done = {k: rec for k in keys if (rec := store.load_cell(k, log)) is not None}
-        pending = [(cell, k) for cell, k in zip(cells, keys) if k not in done]
+        done = {k: rec for k in keys if (rec := store.load_cell(k, log)) is not None} if world.is_main else {}
+        pending_keys = world.broadcast([k for k in keys if k not in done])
+        pending = [(cell, k) for cell, k in zip(cells, keys) if k in pending_keys]
         if pending:
             pipe.tasks  # noqa: B018  (an unknown task name stops the run before any cell trains)
-        log(f"run {pipe.run_key}: {len(cells)} cells, {len(done)} already done, {len(pending)} to run")
+        log(f"run {pipe.run_key}: {len(cells)} cells, {len(done)} already done, {len(pending)} to run"
+            + (f", on {world.size} processes" if world.distributed else ""))
         failures: dict[str, str] = {}
         t_start = time.time()
         for i, (cell, key) in enumerate(pending, 1):
@@ -372,26 +357,31 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> int:
             try:
                 record = pipe.run_cell(cell, key)
             except Exception as exc:  # a failing criterion must not lose the other cells' work
-                if isinstance(exc, UserError) and not isinstance(exc, CriterionError):
+                if world.distributed or (isinstance(exc, UserError) and not isinstance(exc, CriterionError)):
                     raise  # bad input concerns the whole run, not this cell
                 failures[key] = str(exc) if isinstance(exc, CriterionError) else f"{type(exc).__name__}: {exc}"
                 store.write_failure(key, {"cell": cell.label, "ratio": cell.ratio, "seed": cell.seed,
                                           "error": failures[key], "traceback": traceback.format_exc()})
                 log(f"  FAILED: {failures[key]}")
                 continue
-            store.write_cell(record)
-            store.clear_failure(key)
+            if world.is_main:
+                store.write_cell(record)
+                store.clear_failure(key)
             done[key] = record
             m = record["metrics"]
             log(f"  bpb in-domain {m.get('bpb/in_domain', float('nan')):.4f}"
                 f"  ood {m.get('bpb/ood', float('nan')):.4f}  ({record['seconds']['train']:.1f}s training)")
-        store.write_results([done[k] for k in keys if k in done])
-        if pending or not store.has_pool_tables():
+        if world.is_main:
+            store.write_results([done[k] for k in keys if k in done])
+        if world.broadcast(bool(pending) or not store.has_pool_tables()):
             scored = [spec for spec in cfg.criteria if not any(
                 k in failures for c, k in zip(cells, keys) if c.spec == spec)]  # a failing criterion is not rerun
-            store.write_pool_tables(*pipe.pool_tables(scored))
-        store.write_manifest(manifest(pipe, cells, keys, done, failures, store.read_manifest()))
-        log(f"results: {store.out / 'results.csv'} ({len(done)} cells done, {len(failures)} failed)")
+            tables = pipe.pool_tables(scored)  # every rank: scoring a criterion anew has collectives
+            if world.is_main:
+                store.write_pool_tables(*tables)
+        if world.is_main:
+            store.write_manifest(manifest(pipe, cells, keys, done, failures, store.read_manifest()))
+            log(f"results: {store.out / 'results.csv'} ({len(done)} cells done, {len(failures)} failed)")
         return len(failures)
 
 
@@ -406,7 +396,7 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         "versions": package_versions(),
         "corpus": pipe.corpus.manifest | {"fingerprint": pipe.corpus.fingerprint},
         "seed_streams": {seed: {s: derive_seed(seed, s) for s in SEED_STREAMS} for seed in cfg.seeds},
-        "machine": machine(cfg.device),
+        "machine": machine(cfg.device) | {"processes": pipe.world.size},
         "criteria_info": {spec.label: {"keeps": c.keeps, "keep": c.keep, "uses_probe": c.uses_probe,
                                        "seeded": c.seeded, "version": c.version}
                           for spec in cfg.criteria for c in [registry.build(spec)]},

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
+from .distributed import World
 from .model import autocast, lm_precision
 from .samples import Sample
 
@@ -52,6 +53,24 @@ def batch_nll(model: torch.nn.Module, ids: torch.Tensor, device: str, precision:
                            reduction="none").reshape(targets.shape)
 
 
+def length_batches(lengths: Sequence[int], keys: Sequence[str], batch_tokens: int) -> list[list[int]]:
+    """Indices sorted by (length, key), cut into batches of about `batch_tokens` padded tokens.
+
+    The plan depends on the samples alone, so a batch has the same composition (and the same numbers)
+    whichever process computes it.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], keys[i]))
+    plan, start = [], 0
+    while start < len(order):
+        # Lengths ascend, so the last sample of the batch sets its width; grow while it fits the budget.
+        end = start + 1
+        while end < len(order) and (end - start + 1) * (lengths[order[end]] + 1) <= batch_tokens:
+            end += 1
+        plan.append(order[start:end])
+        start = end
+    return plan
+
+
 @torch.inference_mode()
 def token_nll(
     model: torch.nn.Module,
@@ -60,23 +79,20 @@ def token_nll(
     batch_tokens: int = 4096,
     device: str = "cpu",
     precision: str = "auto",
+    world: World = World(),
 ) -> list[np.ndarray]:
     """NLL in nats of every token of every sample, each predicted from an end-of-text token and its prefix.
 
     Samples are sorted by length and packed into batches of about `batch_tokens` so padding stays small;
-    results come back in the input order.
+    results come back in the input order. Under torchrun each rank computes every size-th batch and the
+    ranks exchange results, so every rank returns the whole list, equal to a single process's.
     """
     model.eval()
     precision = lm_precision(device, precision)
-    out: list[np.ndarray | None] = [None] * len(samples)
-    order = sorted(range(len(samples)), key=lambda i: (len(samples[i].tokens), samples[i].id))
-    start = 0
-    while start < len(order):
-        # Lengths ascend, so the last sample of the batch sets its width; grow while it fits the budget.
-        end = start + 1
-        while end < len(order) and (end - start + 1) * (len(samples[order[end]].tokens) + 1) <= batch_tokens:
-            end += 1
-        batch = order[start:end]
+    plan = length_batches([len(s.tokens) for s in samples], [s.id for s in samples], batch_tokens)
+    mine: dict[int, np.ndarray] = {}
+    for b in world.owned(len(plan)):
+        batch = plan[b]
         width = len(samples[batch[-1]].tokens) + 1
         ids = np.full((len(batch), width), eos_id, dtype=np.int64)
         for row, i in enumerate(batch):
@@ -84,6 +100,10 @@ def token_nll(
             ids[row, 1 : 1 + len(toks)] = toks
         nll = batch_nll(model, torch.from_numpy(ids).to(device), device, precision).cpu().numpy()
         for row, i in enumerate(batch):
-            out[i] = nll[row, : len(samples[i].tokens)].astype(np.float64)
-        start = end
-    return out  # type: ignore[return-value]
+            mine[i] = nll[row, : len(samples[i].tokens)].astype(np.float64)
+    if not world.distributed:
+        return [mine[i] for i in range(len(samples))]
+    merged: dict[int, np.ndarray] = {}
+    for part in world.gather(mine):
+        merged.update(part)
+    return [merged[i] for i in range(len(samples))]

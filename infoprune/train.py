@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
 
 from .config import TrainConfig
+from .distributed import World
+from .errors import UserError
 from .model import autocast, lm_precision
 from .samples import Sample
 
@@ -73,13 +75,28 @@ def train(
     seed: int,
     device: str = "cpu",
     log: Callable[[str], None] | None = None,
+    world: World = World(),
 ) -> TrainStats:
-    """Train `model` in place on `samples` for the configured token budget."""
+    """Train `model` in place on `samples` for the configured token budget.
+
+    Under torchrun the model is wrapped in DistributedDataParallel and every rank draws the same global
+    batch, then trains on its own rows of it (rank, rank + size, ...). Each rank's mean loss is weighted by
+    its share of the rows, so the averaged gradient is that of the global batch: the batch size, the token
+    budget and the learning-rate schedule mean what they mean on one process, whatever the world size.
+    """
+    if world.size > cfg.batch_size:
+        raise UserError(f"{world.size} processes cannot share a batch of {cfg.batch_size} windows; "
+                        "use at most as many processes as the batch size")
     kept_tokens = int(sum(len(s.tokens) + 1 for s in samples))
     tokens_per_step = cfg.batch_size * seq_len
     steps = max(1, math.ceil(cfg.budget_tokens(kept_tokens) / tokens_per_step))
     precision = lm_precision(device, cfg.precision)
     model.to(device).train()
+    net = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[world.local_rank] if device == "cuda" else None)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -95,14 +112,16 @@ def train(
     curve: list[tuple[int, float]] = []
     t0, last_log, loss_val = time.time(), time.time(), float("nan")
     for step in range(steps):
-        batch = next(batches).to(device)
-        loss = lm_loss(model, batch, device, precision)
+        batch = next(batches)
+        rows = batch[world.rank :: world.size].to(device)
+        # Exactly 1.0 on one process, so a single-process run computes what it always did.
+        loss = lm_loss(net, rows, device, precision) * (len(rows) * world.size / len(batch))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        loss_val = loss.item()
+        loss_val = global_loss(loss.detach(), world)
         if step % 10 == 0 or step == steps - 1:
             curve.append((step, loss_val))
         if log and time.time() - last_log > 10:
@@ -110,3 +129,14 @@ def train(
             last_log = time.time()
     model.eval()
     return TrainStats(steps, steps * tokens_per_step, time.time() - t0, loss_val, curve)
+
+
+def global_loss(weighted: torch.Tensor, world: World) -> float:
+    """The global batch's mean loss from each rank's weighted share of it."""
+    if world.distributed:
+        import torch.distributed as dist
+
+        weighted = weighted.clone()
+        dist.all_reduce(weighted)
+        return weighted.item() / world.size
+    return weighted.item()

@@ -1,6 +1,7 @@
 """The command line: one clear line and exit 2 for bad input, and a smoke run plus its report."""
 
 import pytest
+import torch
 
 from conftest import make_documents, write_jsonl
 
@@ -30,7 +31,10 @@ def last_line(err: str) -> str:
         (["--seeds", "0"], "the count of seeds must be at least 1"),
         (["--seeds", "1,1"], "repeats a seed"),
         (["--budget", "steps:10"], "write tokens:N (compute-matched) or epochs:N"),
-        (["--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, default"),
+        (["--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, default, paper"),
+        (["--device", "tpu"], "unknown device 'tpu'; valid devices: auto, cpu, cuda"),
+        pytest.param(["--device", "cuda"], "no CUDA GPU is visible", marks=pytest.mark.skipif(
+            torch.cuda.is_available(), reason="a GPU is visible here")),
         (["--corpus", "jsonl:/nonexistent/x.jsonl"], "/nonexistent/x.jsonl"),
         (["--corpus", "ftp:somewhere"], "ftp:somewhere"),
     ],
@@ -76,3 +80,27 @@ def test_list_shows_each_criterion_with_its_paper(capsys):
     assert code == 0
     assert "information (v1) keeps the most informative" in out and "Kim & Baek" in out
     assert "unit=tokens [tokens|bytes]" in out
+
+
+def test_the_paper_preset_is_a_gpt2_small_class_model(monkeypatch):
+    from bench import presets
+    from infoprune.model import build_model, count_params
+
+    with torch.device("meta"):  # shapes only: no 0.5 GB of weights on a test machine
+        model = build_model(presets.PRESETS["paper"].model, 0)
+    assert 120e6 < count_params(model, non_embedding=False) < 130e6
+    args = presets_args(preset="paper")
+    monkeypatch.setattr(presets, "hub_reachable", lambda: False)
+    assert presets.build_config(args).data.corpus == "default"  # offline: the whole default corpus
+    monkeypatch.setattr(presets, "hub_reachable", lambda: True)
+    assert presets.build_config(args).data.corpus == presets.PAPER_HUB_CORPUS
+    assert presets.build_config(presets_args(preset="paper", corpus="jsonl:x.jsonl")).data.corpus == "jsonl:x.jsonl"
+
+
+def presets_args(**given):
+    from bench.cli import parser
+
+    args = parser().parse_args(["run", "--criteria", "random"])
+    for k, v in given.items():
+        setattr(args, k, v)
+    return args

@@ -12,17 +12,16 @@ import io
 import json
 import os
 import shutil
-import socket
 import sys
 import tempfile
 import time
-import urllib.parse
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from infoprune.atomic import atomic_write_bytes
 from infoprune.documents import Corpus, Document
+from infoprune.hub import hub_reachable, offline_mode
 from infoprune.sources import _fetch
 from infoprune.sources._registry import CorpusError, SourceSpec, get_source, source_names
 
@@ -183,14 +182,8 @@ def _load_hf(spec: str, arg: str, log: Log) -> Corpus:
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("HF_DATASETS_OFFLINE"):
-        return True  # the user chose offline mode: nothing to probe
-    host = urllib.parse.urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    """True in offline mode too: then there is nothing to probe, and datasets looks in its local cache."""
+    return offline_mode() or hub_reachable(timeout)
 
 
 # --- the default corpus -----------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""Launched by test_distributed.py under torchrun: one tiny run of the suite on this rank.
+
+    torchrun --standalone --nproc_per_node N tests/dist_worker.py CORPUS OUT DATA_DIR [FAIL_RANK]
+
+With FAIL_RANK, that rank raises halfway through the run (after the probe, inside the first cell).
+"""
+
+import sys
+from pathlib import Path
+
+import torch
+
+import infoprune.pipeline as pipeline
+from conftest import tiny_config
+from infoprune.distributed import init, shutdown
+
+CRITERIA = "random,length,information,perplexity"
+
+
+def main() -> int:
+    torch.set_num_threads(1)
+    corpus, out, data_dir = (Path(a) for a in sys.argv[1:4])
+    fail_rank = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    cfg = tiny_config(corpus, out, data_dir, criteria=CRITERIA)
+    world = init("cpu")
+    if world.rank == fail_rank:
+        def failing(*args, **kwargs):
+            raise RuntimeError(f"rank {world.rank} fails on purpose")
+
+        pipeline.train = failing
+    failed = pipeline.run(cfg, lambda msg: None, world)
+    shutdown(world)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""torchrun on CPU (gloo): N processes score exactly as one does, train to the same curve, and fail as one."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tiny_config
+from infoprune.distributed import World
+from infoprune.pipeline import run
+
+WORKER = Path(__file__).with_name("dist_worker.py")
+CRITERIA = "random,length,information,perplexity"  # as in dist_worker.py
+
+
+def torchrun(n: int, *args: object) -> subprocess.CompletedProcess:
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(WORKER.parent)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+           str(WORKER), *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def cells(out: Path) -> dict[tuple, dict]:
+    found = {}
+    for path in (out / "cells").glob("*.json"):
+        rec = json.loads(path.read_text())
+        if "metrics" in rec:
+            found[(rec["criterion"], rec["ratio"], rec["seed"])] = rec
+    return found
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """A one-process run; its data cache (corpus, tokenizer, probe) is what the torchrun runs start from."""
+    from conftest import make_documents, write_jsonl
+
+    root = tmp_path_factory.mktemp("dist")
+    corpus = write_jsonl(root / "corpus.jsonl", make_documents())
+    assert run(tiny_config(corpus, root / "out1", root / "data1", criteria=CRITERIA), lambda m: None) == 0
+    return root, corpus
+
+
+def data_without_scores(root: Path, name: str) -> Path:
+    """A copy of the single run's cache less its scores, so the torchrun run scores the pool anew.
+
+    The probe is shared on purpose: a probe trained on N processes differs from one trained on one in
+    the last bits, and this test compares the scoring, not the probe.
+    """
+    dst = root / name
+    shutil.copytree(root / "data1", dst, ignore=shutil.ignore_patterns("scores"))
+    return dst
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_n_processes_give_the_single_process_scores_and_training(single, n):
+    root, corpus = single
+    out = root / f"out{n}"
+    done = torchrun(n, corpus, out, data_without_scores(root, f"data{n}"))
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    one, many = pd.read_parquet(root / "out1" / "scores.parquet"), pd.read_parquet(out / "scores.parquet")
+    pd.testing.assert_frame_equal(one, many, check_exact=True)  # bit for bit, with uneven shards at n=3
+    a, b = cells(root / "out1"), cells(out)
+    assert a.keys() == b.keys() and len(a) == 5
+    for key in a:
+        assert a[key]["kept_mask"] == b[key]["kept_mask"], key
+        curve_a = np.array([loss for _, loss in a[key]["train"]["curve"]])
+        curve_b = np.array([loss for _, loss in b[key]["train"]["curve"]])
+        assert a[key]["train"]["steps"] == b[key]["train"]["steps"]  # the global batch and budget are kept
+        np.testing.assert_allclose(curve_a, curve_b, rtol=1e-3, err_msg=str(key))
+        for metric in ("bpb/in_domain", "bpb/ood"):
+            assert abs(a[key]["metrics"][metric] - b[key]["metrics"][metric]) < 1e-3, (key, metric)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["machine"]["processes"] == n
+
+
+def test_one_failing_rank_fails_the_job_and_writes_no_results(single):
+    root, corpus = single
+    out = root / "out-fail"
+    done = torchrun(2, corpus, out, data_without_scores(root, "data-fail"), 1)
+    assert done.returncode != 0
+    assert "rank 1 fails on purpose" in done.stderr
+    assert not (out / "results.csv").exists() and not (out / "scores.parquet").exists()
+
+
+def test_owned_work_covers_every_item_once_for_any_world_size():
+    for size in (1, 2, 3, 7):
+        shares = [World(rank, size).owned(10) for rank in range(size)]
+        assert sorted(i for share in shares for i in share) == list(range(10))
+        assert max(map(len, shares)) - min(map(len, shares)) <= 1
