@@ -10,17 +10,18 @@ from pathlib import Path
 
 from infoprune.errors import UserError
 
-from . import perf
+from . import memory, perf, stream
 from .presets import PRESETS, build_config
 
 
-def make_logger(world=None):
-    """Timestamped lines on stderr; under torchrun only the main rank speaks."""
+def make_logger(world=None, every_rank: bool = False):
+    """Timestamped lines on stderr; under torchrun only the main rank speaks, or each rank with its tag."""
     t0 = time.time()
+    tag = f" rank {world.rank}:" if every_rank and world is not None and world.distributed else ""
 
     def log(msg: str) -> None:
-        if world is None or world.is_main:
-            print(f"[{time.time() - t0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+        if world is None or world.is_main or every_rank:
+            print(f"[{time.time() - t0:7.1f}s]{tag} {msg}", file=sys.stderr, flush=True)
 
     return log
 
@@ -231,6 +232,17 @@ def parser() -> argparse.ArgumentParser:
     pf = sub.add_parser("perf", help="measure scoring and training throughput against their limits on this machine")
     perf.add_arguments(pf)
     pf.set_defaults(func=cmd_perf)
+
+    pc = sub.add_parser("prune-corpus", help="prune a corpus larger than memory: stream it, score its pool in "
+                        "shards (shared among torchrun ranks), select, write the kept samples",
+                        description=stream.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    stream.add_arguments(pc)
+    pc.set_defaults(func=stream.main)
+
+    mem = sub.add_parser("memory", help="peak memory of prune-corpus and of the in-memory 'score' as the "
+                         "corpus grows (writes memory.json and memory.png)")
+    memory.add_arguments(mem)
+    mem.set_defaults(func=memory.main)
     return p
 
 

@@ -18,6 +18,7 @@ class Compression(Criterion):
     version = "1"
     keeps = "the least compressible samples (lowest zlib compression ratio; score = -ratio)"
     paper = "Yin et al. 2024, Entropy Law / ZIP"
+    per_sample = True
 
     def score(self, samples, ctx):
         ratios = []

@@ -18,6 +18,7 @@ class Information(Criterion):
     keeps = "the most informative samples (longest description length in bits)"
     paper = "Kim & Baek 2024, arXiv 2406.14124 v1"
     uses_probe = True
+    per_sample = True
 
     def score(self, samples, ctx):
         return np.array([nll.sum() / math.log(2) for nll in ctx.token_nll(samples)])

@@ -10,6 +10,7 @@ class Length(Criterion):
     name = "length"
     keeps = "the longest samples"
     paper = "common heuristic baseline"
+    per_sample = True
     params = {"unit": Param("tokens", "count tokens or UTF-8 bytes", ("tokens", "bytes"))}
 
     def score(self, samples, ctx):

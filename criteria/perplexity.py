@@ -19,6 +19,7 @@ class Perplexity(Criterion):
     params = {"keep": Param("top", "which band of perplexity to keep", ("top", "middle", "bottom"))}
     variants = {"perplexity-middle": {"keep": "middle"}, "perplexity-bottom": {"keep": "bottom"}}
     uses_probe = True
+    per_sample = True
 
     def score(self, samples, ctx):
         # A mean, not a total: unlike `information`, it does not grow with the sample's length.

@@ -16,6 +16,7 @@ class Random(Criterion):
     keeps = "a uniform random subset (hash of seed and sample id)"
     paper = "every paper's baseline"
     seeded = True
+    per_sample = True
 
     def score(self, samples, ctx):
         return np.array([unit_hash(s.id, ctx.seed) for s in samples])

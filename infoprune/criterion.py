@@ -92,6 +92,7 @@ class Criterion:
     mode: ClassVar[str] = "top"  # how selection uses the scores, unless a `keep` parameter says otherwise
     seeded: ClassVar[bool] = False  # scores depend on the selection seed
     uses_probe: ClassVar[bool] = False
+    per_sample: ClassVar[bool] = False  # a score depends on its sample alone (and the probe), not the pool: it can stream
 
     def __init__(self, **overrides: str) -> None:
         unknown = set(overrides) - set(self.params)

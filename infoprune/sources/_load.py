@@ -103,17 +103,11 @@ def _load_jsonl(spec: str, path: Path, log: Log) -> Corpus:
     for line_no, line in enumerate(_decode(path, data, spec).split("\n"), start=1):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise CorpusError(f"corpus {spec}: {path} line {line_no} is not valid JSON ({e.msg}); each line must be one JSON object with a \"text\" field") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-            raise CorpusError(f"corpus {spec}: {path} line {line_no} is not a JSON object with a string \"text\" field")
-        doc_id = str(obj.get("id", f"{path.stem}/{line_no}"))
-        if doc_id in ids:
-            raise CorpusError(f"corpus {spec}: {path} line {line_no} repeats the id {doc_id!r}; ids must be unique")
-        ids.add(doc_id)
-        docs.append(Document(id=doc_id, source=str(obj.get("source", path.stem)), text=obj["text"]))
+        doc = jsonl_document(spec, path, line_no, line)
+        if doc.id in ids:
+            raise CorpusError(f"corpus {spec}: {path} line {line_no} repeats the id {doc.id!r}; ids must be unique")
+        ids.add(doc.id)
+        docs.append(doc)
     stats: dict[str, dict] = {}
     docs = _keep_nonblank(docs, stats)
     for entry in stats.values():
@@ -121,6 +115,18 @@ def _load_jsonl(spec: str, path: Path, log: Log) -> Corpus:
     n_bytes = sum(e["n_bytes"] for e in stats.values())
     log(f"corpus: {path}: {len(docs)} documents ({_mb(n_bytes)}) in {time.monotonic() - start:.1f}s")
     return _corpus(spec, docs, stats, _sha256(data))
+
+
+def jsonl_document(spec: str, path: Path, line_no: int, line: str) -> Document:
+    """The document on one non-blank line of a JSON-lines corpus: {"text": ..., "id"?: ..., "source"?: ...}."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise CorpusError(f"corpus {spec}: {path} line {line_no} is not valid JSON ({e.msg}); each line must be one JSON object with a \"text\" field") from None
+    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+        raise CorpusError(f"corpus {spec}: {path} line {line_no} is not a JSON object with a string \"text\" field")
+    return Document(id=str(obj.get("id", f"{path.stem}/{line_no}")), source=str(obj.get("source", path.stem)),
+                    text=obj["text"])
 
 
 def _load_text(spec: str, root: Path, log: Log) -> Corpus:
