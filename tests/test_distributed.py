@@ -96,3 +96,18 @@ def test_owned_work_covers_every_item_once_for_any_world_size():
         shares = [World(rank, size).owned(10) for rank in range(size)]
         assert sorted(i for share in shares for i in share) == list(range(10))
         assert max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_torchrun_bench_run_writes_one_run_folder_from_rank_0(single):
+    """The CLI itself under torchrun: one log, one report, one run folder, resumable like any run."""
+    root, corpus = single
+    out = root / "out-cli"
+    args = ["cli", "run", "--preset", "tiny", "--corpus", f"jsonl:{corpus}", "--criteria", "random,length",
+            "--device", "cpu", "--out", out, "--data-dir", data_without_scores(root, "data-cli")]
+    done = torchrun(2, *args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count("preset test:") == 1 and "on 2 processes" in done.stderr  # rank 0 speaks alone
+    assert done.stdout and done.stdout.count(done.stdout.splitlines()[0]) == 1 and (out / "results.csv").exists()
+    assert json.loads((out / "manifest.json").read_text())["machine"]["processes"] == 2
+    again = torchrun(2, *args)
+    assert again.returncode == 0 and "3 already done, 0 to run" in again.stderr
