@@ -40,7 +40,7 @@ class SuiteLM(LM):
     def __init__(self, model, encode: Callable[[list[str]], list[list[int]]], prefix_id: int, max_length: int,
                  batch_tokens: int = 8192, device: str = "cpu", precision: str = "auto") -> None:
         super().__init__()
-        self.model, self.encode, self.prefix_id = model, encode, prefix_id
+        self.model, self.encode, self.prefix_id = model.to(device), encode, prefix_id  # a cached model loads on CPU
         self.max_length, self.batch_tokens, self.on = max_length, batch_tokens, device
         self.precision = lm_precision(device, precision)
 

@@ -87,7 +87,7 @@ def token_nll(
     results come back in the input order. Under torchrun each rank computes every size-th batch and the
     ranks exchange results, so every rank returns the whole list, equal to a single process's.
     """
-    model.eval()
+    model.to(device).eval()  # a no-op where it already is; a cached model loads on CPU
     precision = lm_precision(device, precision)
     plan = length_batches([len(s.tokens) for s in samples], [s.id for s in samples], batch_tokens)
     mine: dict[int, np.ndarray] = {}
