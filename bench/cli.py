@@ -11,7 +11,7 @@ from pathlib import Path
 from infoprune.errors import UserError
 
 from . import memory, perf, stream
-from .presets import PRESETS, build_config
+from .presets import PRESETS, build_config, preset
 
 
 def make_logger(world=None, every_rank: bool = False):
@@ -75,11 +75,9 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         from infoprune.pipeline import Pipeline
         from infoprune.tasks.validity import validate
 
-        if args.preset not in PRESETS:
-            raise UserError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
         if args.limit is not None and args.limit < 1:
             raise UserError(f"--limit {args.limit}: give a positive number of items per task")
-        cfg = replace(PRESETS[args.preset], data_dir=str(data_dir))
+        cfg = replace(preset(args.preset), data_dir=str(data_dir))
         print(validate(Pipeline(cfg, log), args.limit, args.smollm2, log).to_markdown(index=False))
         return 0
     print(f"{'task':18} {'items':>6} {'chance':>7}  about")

@@ -71,14 +71,10 @@ def log(msg: str) -> None:
 
 
 def measure(args: argparse.Namespace, sizes: list[int], work: Path) -> dict:
-    from infoprune.errors import UserError
+    from .presets import preset
 
-    from .presets import PRESETS
-
-    if args.preset not in PRESETS:
-        raise UserError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
     data_dir = work / "data"
-    corpora = write_corpora(work, args.base_docs, sizes, PRESETS[args.preset].data)
+    corpora = write_corpora(work, args.base_docs, sizes, preset(args.preset).data)
     common = ["--preset", args.preset, "--criteria", args.criteria, "--data-dir", str(data_dir)]
 
     def stream_cmd(k: int) -> list[str]:

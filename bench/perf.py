@@ -134,7 +134,7 @@ def scoring(cfg, pool, rounds: int, log) -> dict:
 
     log("perf: scoring, side by side (engine, naive loop, forward limit)")
     rates = side_by_side({"engine": engine, "naive": naive, "limit": limit}, rounds, device)
-    padded = padding_waste([len(s.tokens) + 1 for s in subset], batch_tokens)
+    padded = padding_waste(subset, batch_tokens)
     return {
         "scoring_tokens_per_s": {k: round(v) for k, v in rates.items()},
         "scoring_precision": precision,
@@ -144,15 +144,13 @@ def scoring(cfg, pool, rounds: int, log) -> dict:
     }
 
 
-def padding_waste(widths: list[int], batch_tokens: int) -> float:
-    """Share of padded positions in the engine's batches (the same greedy length-sorted batching)."""
-    widths, start, padded = sorted(widths), 0, 0
-    while start < len(widths):
-        end = start + 1
-        while end < len(widths) and (end - start + 1) * widths[end] <= batch_tokens:
-            end += 1
-        padded += (end - start) * widths[end - 1]
-        start = end
+def padding_waste(samples, batch_tokens: int) -> float:
+    """Share of padded positions in the engine's own batch plan (each row is a sample plus its start token)."""
+    from infoprune.scoring import length_batches
+
+    widths = [len(s.tokens) + 1 for s in samples]
+    plan = length_batches([w - 1 for w in widths], [s.id for s in samples], batch_tokens)
+    padded = sum(len(batch) * widths[batch[-1]] for batch in plan)
     return 1 - sum(widths) / padded
 
 

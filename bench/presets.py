@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 from dataclasses import replace
 
 from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig, default_data_dir
@@ -93,10 +94,16 @@ def parse_budget(text: str) -> str:
     return text
 
 
+def preset(name: str) -> RunConfig:
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, list(PRESETS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}.{hint}")
+    return PRESETS[name]
+
+
 def build_config(args: argparse.Namespace) -> RunConfig:
-    if args.preset not in PRESETS:
-        raise UserError(f"unknown preset {args.preset!r}; valid presets: {', '.join(PRESETS)}")
-    base = PRESETS[args.preset]
+    base = preset(args.preset)
     budget = getattr(args, "budget", None)
     train = replace(base.train, budget=parse_budget(budget)) if budget else base.train
     data = replace(base.data, corpus=args.corpus or paper_corpus(base))
