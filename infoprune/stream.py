@@ -268,7 +268,7 @@ def prune_corpus(cfg: RunConfig, out: Path, ratio: float, *, pool_bytes: int | N
     seeded = any(registry.get(s.name).seeded for s in specs)
     key = stable_hash("stream", STREAM_VERSION, spec, scanned.fingerprint, cfg.data.ood, cfg.data.split_seed,
                       cfg.data.probe_bytes, pool_bytes, shard_docs, cfg.model, cfg.eval_batch_size,
-                      cfg.train.precision, probe_key(cfg, probe_samples), seed if seeded else None,
+                      cfg.train.precision, cfg.device, probe_key(cfg, probe_samples), seed if seeded else None,
                       [(s.label, c.version, c.values) for s in specs for c in [registry.build(s)]])
     info = {"corpus": spec, "criteria": labels, "preset": cfg.preset, "shard_docs": shard_docs,
             "pool_bytes": pool_bytes, "n_shards": n_shards, "pool_documents": scanned.n_pool}
