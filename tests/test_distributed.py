@@ -111,3 +111,24 @@ def test_torchrun_bench_run_writes_one_run_folder_from_rank_0(single):
     assert json.loads((out / "manifest.json").read_text())["machine"]["processes"] == 2
     again = torchrun(2, *args)
     assert again.returncode == 0 and "3 already done, 0 to run" in again.stderr
+
+
+def test_the_slurm_script_starts_one_torchrun_per_node_with_one_rendezvous(tmp_path):
+    """bench/slurm.sbatch with stand-ins for scontrol and srun: the torchrun command line it builds."""
+    for name, body in (("scontrol", 'printf "gpu-a\\ngpu-b\\n"'), ("srun", 'printf "%s\\n" "$@"')):
+        (tmp_path / name).write_text(f"#!/bin/sh\n{body}\n")
+        (tmp_path / name).chmod(0o755)
+    env = os.environ | {"PATH": f"{tmp_path}:{os.environ['PATH']}", "SLURM_JOB_NODELIST": "gpu-[a-b]",
+                        "SLURM_JOB_NUM_NODES": "2", "SLURM_GPUS_PER_NODE": "h100:8", "SLURM_JOB_ID": "42"}
+    script = Path(__file__).parents[1] / "bench" / "slurm.sbatch"
+    done = subprocess.run(["bash", str(script), "--preset", "paper", "--out", "runs/paper"], env=env,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    argv = done.stdout.split()
+    assert argv[0] == ".venv/bin/torchrun"
+    assert argv[argv.index("--nnodes") + 1] == "2" and argv[argv.index("--nproc_per_node") + 1] == "8"
+    assert argv[argv.index("--rdzv_endpoint") + 1] == "gpu-a:29500" and argv[argv.index("--rdzv_id") + 1] == "42"
+    assert argv[argv.index("-m") + 1:] == ["bench", "run", "--device", "cuda", "--preset", "paper", "--out", "runs/paper"]
+    from bench.cli import parser
+
+    assert parser().parse_args(argv[argv.index("-m") + 2:]).preset == "paper"  # the suite's CLI accepts it
