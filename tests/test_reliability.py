@@ -295,7 +295,8 @@ def test_unusable_folders_are_one_line_and_exit_2(cli, tmp_path, corpus_file):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_cli_exits_130_with_one_line_keeps_finished_cells_and_resumes(cli, corpus_file, tmp_path, sig):
     out, data = tmp_path / "out", tmp_path / "data"
-    argv = tiny_run(corpus_file, out, data, "--criteria", "random,length", "--seeds", "2")
+    # Cells long enough (about a second each) that the signal lands mid-run even on an idle machine.
+    argv = tiny_run(corpus_file, out, data, "--criteria", "random,length", "--seeds", "2", "--budget", "tokens:60000")
     script = textwrap.dedent(f"""
         import runpy, sys
         sys.path.insert(0, {str(TESTS)!r})
@@ -326,8 +327,7 @@ def test_an_interrupted_cli_exits_130_with_one_line_keeps_finished_cells_and_res
     resumed = pd.read_csv(out / "results.csv")
     assert len(cell_files(out)) == 6 and len(resumed.groupby(["criterion", "ratio", "seed"])) == 6
     assert not resumed.duplicated(["criterion", "ratio", "seed", "metric"]).any()
-    code, _, _ = cli(*tiny_run(corpus_file, tmp_path / "clean", tmp_path / "clean-data",
-                               "--criteria", "random,length", "--seeds", "2"))
+    code, _, _ = cli(*tiny_run(corpus_file, tmp_path / "clean", tmp_path / "clean-data", *argv[9:]))
     assert code == 0
     pd.testing.assert_frame_equal(resumed, pd.read_csv(tmp_path / "clean" / "results.csv"))
 
