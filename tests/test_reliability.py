@@ -298,7 +298,10 @@ def test_an_interrupted_cli_exits_130_with_one_line_keeps_finished_cells_and_res
     # Cells long enough (about a second each) that the signal lands mid-run even on an idle machine.
     argv = tiny_run(corpus_file, out, data, "--criteria", "random,length", "--seeds", "2", "--budget", "tokens:60000")
     script = textwrap.dedent(f"""
-        import runpy, sys
+        import runpy, signal, sys
+        # A shell starts background jobs with SIGINT ignored, and Python keeps an inherited SIG_IGN: restore
+        # what a terminal's Ctrl-C meets, so the test means the same however the suite was launched.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.path.insert(0, {str(TESTS)!r})
         from pathlib import Path
         from conftest import tiny_config
