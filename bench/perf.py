@@ -1,8 +1,9 @@
 """`python -m bench perf`: throughput of scoring and training against this machine's limits.
 
-Everything is measured in one process, on the default preset's model and pool, with contenders run side by
-side in short round-robin turns (infoprune/perf.py) so that load from other processes hits all of them
-alike: the ratios are the result, the absolute tokens/s move with the machine's load.
+Everything is measured in one process, on the default preset's model and pool (or another preset's with
+`--preset`, e.g. the 124M paper model on a GPU), with contenders run side by side in short round-robin turns
+(infoprune/perf.py) so that load from other processes hits all of them alike: the ratios are the result, the
+absolute tokens/s move with the machine's load.
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=5, help="timed turns per contender (median reported)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available); the smoke run stays on the preset's")
     p.add_argument("--skip-smoke", action="store_true", help="leave out the stage breakdown of a smoke run")
+    p.add_argument("--preset", default="default", help="whose model and pool are measured (default: default; "
+                   "'paper' measures the 124M model, for a GPU)")
+    p.add_argument("--corpus", help="corpus spec of the measured pool (default: the preset's own)")
 
 
 def main(args: argparse.Namespace) -> int:
     log = (lambda msg: print(msg, file=sys.stderr, flush=True))
     data_dir = Path(args.data_dir or default_data_dir())
     t0 = time.time()
-    result = measure(data_dir, args.rounds, not args.skip_smoke, log, args.device)
+    result = measure(data_dir, args.rounds, not args.skip_smoke, log, args.device, args.preset, args.corpus)
     result["perf_seconds"] = round(time.time() - t0, 1)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -43,22 +47,27 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = None) -> dict:
+def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = None,
+            preset_name: str = "default", corpus: str | None = None) -> dict:
     from dataclasses import replace
 
     import torch
 
+    from infoprune.distributed import resolve_device
     from infoprune.perf import matmul_gflops
 
-    from .presets import PRESETS
+    from .presets import preset
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    cfg = replace(PRESETS["default"], device=device)
+    cfg = preset(preset_name)
+    device = resolve_device(device or "auto")
+    cfg = replace(cfg, device=device, data=replace(cfg.data, corpus=corpus or cfg.data.corpus))
     log("perf: matmul peaks")
     n = 8192 if cfg.device == "cuda" else 2048
     peaks = {"fp32": matmul_gflops(torch.float32, cfg.device, n), "bf16": matmul_gflops(torch.bfloat16, cfg.device, n)}
     out: dict = {
         "machine": machine() | {"device": device},
+        "preset": cfg.preset,
+        "corpus": cfg.data.corpus,
         "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
     }
     pool = pool_samples(cfg, data_dir, log)
@@ -88,7 +97,7 @@ def pool_samples(cfg, data_dir: Path, log):
     from infoprune.pipeline import Pipeline
 
     pipe = Pipeline(replace(cfg, data_dir=str(data_dir)), lambda m: None)
-    log(f"perf: default pool ({len(pipe.samples['pool'])} samples)")
+    log(f"perf: {cfg.preset} pool of {cfg.data.corpus} ({len(pipe.samples['pool'])} samples)")
     return pipe.samples["pool"], pipe.eos
 
 

@@ -232,7 +232,8 @@ class Pipeline:
 
     def cell_key(self, cell: Cell) -> str:
         version = registry.get(cell.spec.name).version if cell.spec else None
-        return stable_hash(self.run_key, cell.label, version, cell.ratio, cell.seed)
+        # MODELS_VERSION: a cell trained by older training code is stale, whatever its config.
+        return stable_hash(self.run_key, MODELS_VERSION, cell.label, version, cell.ratio, cell.seed)
 
     def kept(self, cell: Cell) -> list[Sample]:
         pool = self.samples["pool"]

@@ -7,8 +7,8 @@ Why it is fast (measured on 2 EPYC cores for the default model; `python -m bench
 - no attention mask: padding is only ever on the right, and under a causal mask no real token attends to
   a later position, so the mask changes nothing for the tokens that are scored, while leaving it out
   lets SDPA take its causal fast path;
-- the LM head and the cross-entropy run together on chunks of rows sized to stay in cache, instead of
-  writing a full (tokens x vocab) logits tensor to memory and reading it back: with a 2,048-token
+- the LM head and the cross-entropy run together on chunks of rows sized to stay in cache (head.py),
+  instead of writing a full (tokens x vocab) logits tensor to memory and reading it back: with a 2,048-token
   vocabulary this makes scoring faster than the model's own plain forward pass, which writes all logits.
 """
 
@@ -22,23 +22,9 @@ import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
 from .distributed import World
+from .head import nll_from_hidden
 from .model import autocast, lm_precision
 from .samples import Sample
-
-# Logits computed per chunk: 2^18 fp32 values (1 MiB) stay in a CPU core's L2; a GPU wants big kernels.
-CHUNK_ELEMENTS = {"cpu": 1 << 18, "cuda": 1 << 26}
-
-
-def nll_from_hidden(hidden: torch.Tensor, head: torch.Tensor, targets: torch.Tensor, device: str) -> torch.Tensor:
-    """Cross-entropy of `targets` under logits hidden @ head.T, one cache-sized chunk of rows at a time (fp32)."""
-    h = hidden.reshape(-1, hidden.size(-1))
-    t = targets.reshape(-1)
-    out = torch.empty(len(t), dtype=torch.float32, device=h.device)
-    rows = max(16, CHUNK_ELEMENTS.get(device, 1 << 18) // head.size(0))
-    for start in range(0, len(t), rows):
-        logits = F.linear(h[start : start + rows], head).float()
-        out[start : start + rows] = F.cross_entropy(logits, t[start : start + rows], reduction="none")
-    return out.reshape(targets.shape)
 
 
 def batch_nll(model: torch.nn.Module, ids: torch.Tensor, device: str, precision: str) -> torch.Tensor:
