@@ -69,12 +69,21 @@ def packed_batches(
     """Endless (batch, seq_len + 1) windows over the packed samples; each epoch is reshuffled."""
     rng = np.random.default_rng(seed)
     window = seq_len + 1
+    # Every sample after its end-of-text token, laid out once in one flat array; an epoch is a single gather
+    # from it in shuffled order (a Python loop over the samples cost ~0.1 s per epoch of the default pool).
+    lengths = np.array([len(s.tokens) + 1 for s in samples], dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    flat = np.full(int(lengths.sum()), eos_id, dtype=np.int64)
+    body = np.ones(len(flat), dtype=bool)
+    body[starts] = False
+    flat[body] = np.concatenate([s.tokens for s in samples] or [np.zeros(0, dtype=np.int64)])
     carry = np.zeros(0, dtype=np.int64)
     while True:
         order = rng.permutation(len(samples))
-        stream = np.concatenate(
-            [carry] + [np.concatenate(([eos_id], samples[i].tokens)).astype(np.int64) for i in order]
-        )
+        sizes = lengths[order]
+        # Output position p of the sample at offset j of the shuffled stream reads flat[p + starts - j].
+        shift = starts[order] - (np.cumsum(sizes) - sizes)
+        stream = np.concatenate([carry, flat[np.arange(int(sizes.sum())) + np.repeat(shift, sizes)]])
         n_windows = len(stream) // window
         windows = stream[: n_windows * window].reshape(n_windows, window)
         carry = stream[n_windows * window :]
