@@ -5,8 +5,9 @@ stream cut into full windows: no padding, and a fixed token budget makes every c
 
 Speed (measured on 2 EPYC cores for the default model; `python -m bench perf` shows it): the suite's LM
 trains in fp32 on CPU (`model.lm_precision`), with the head and loss fused in chunks (head.py), the fused
-AdamW kernel, and without the KV cache that transformers otherwise fills on every forward. No torch.compile: on CPU it trained this model ~1.35x
-faster, but two identical runs in one process did not give bit-identical weights, and determinism comes first.
+AdamW kernel, and without the KV cache that transformers otherwise fills on every forward. No torch.compile:
+on CPU it trained this model ~1.35x faster, but two identical runs in one process did not give bit-identical
+weights, and determinism comes first.
 """
 
 from __future__ import annotations
