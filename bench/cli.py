@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from infoprune.config import COMPILE_MODES
 from infoprune.errors import UserError
 
 from . import memory, perf, stream
@@ -160,6 +161,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    "(default $INFOPRUNE_DATA or ~/.cache/infoprune)")
     p.add_argument("--device", default="auto", help="auto (CUDA when a GPU is visible), cpu or cuda; "
                    "under torchrun each process takes the GPU of its LOCAL_RANK")
+    p.add_argument("--compile", choices=COMPILE_MODES, help="torch.compile the training of the probe and of each "
+                   "cell: auto (the preset default: on CPU for trainings of 300+ steps), on or off")
 
 
 def parser() -> argparse.ArgumentParser:

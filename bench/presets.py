@@ -106,6 +106,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     base = preset(args.preset)
     budget = getattr(args, "budget", None)
     train = replace(base.train, budget=parse_budget(budget)) if budget else base.train
+    probe_train = base.probe_train
+    if getattr(args, "compile", None):
+        train, probe_train = replace(train, compile=args.compile), replace(probe_train, compile=args.compile)
     data = replace(base.data, corpus=args.corpus or paper_corpus(base))
     if args.pool_bytes is not None:
         if args.pool_bytes <= 0:
@@ -125,6 +128,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         tasks=tasks,
         data=data,
         train=train,
+        probe_train=probe_train,
         out=getattr(args, "out", None) or f"runs/{args.preset}",
         data_dir=str(args.data_dir or default_data_dir()),
         device=resolve_device(getattr(args, "device", None) or "auto"),

@@ -40,6 +40,9 @@ class ModelConfig:
     d_ff: int = 512
 
 
+COMPILE_MODES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimiser and budget. `budget` is `tokens:N` (compute-matched) or `epochs:N` over the kept set."""
@@ -52,6 +55,7 @@ class TrainConfig:
     weight_decay: float = 0.1
     grad_clip: float = 1.0
     precision: str = "auto"  # auto | bf16 | fp32
+    compile: str = "auto"  # auto | on | off: torch.compile the training objective (compiled.py says when auto does)
 
     def budget_tokens(self, kept_tokens: int) -> int:
         kind, _, amount = self.budget.partition(":")

@@ -264,7 +264,7 @@ class Pipeline:
         stats = train(model, kept, c.train, c.model.seq_len, self.eos, seeds["data_order"], c.device, self.log,
                       self.world)
         record = {"steps": stats.steps, "tokens": stats.tokens, "final_loss": stats.final_loss,
-                  "curve": stats.curve, "seconds": round(stats.seconds, 3)}
+                  "curve": stats.curve, "compiled": stats.compiled, "seconds": round(stats.seconds, 3)}
         if c.keep_models and self.world.is_main:
             save_model(model, folder)
             write_checked(folder / "train.json", json.dumps(record).encode())  # last: it marks the entry whole

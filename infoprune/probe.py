@@ -39,7 +39,8 @@ def load_or_train_probe(
     model = build_model(cfg.model, derive_seed(cfg.probe_seed, "probe_init"))
     stats = train(model, train_on, cfg.probe_train, cfg.model.seq_len, eos,
                   derive_seed(cfg.probe_seed, "probe_data_order"), cfg.device, log, world)
-    log(f"probe: {stats.steps} steps in {stats.seconds:.1f}s, final loss {stats.final_loss:.3f}")
+    how = "compiled" if stats.compiled else "eager"
+    log(f"probe: {stats.steps} steps ({how}) in {stats.seconds:.1f}s, final loss {stats.final_loss:.3f}")
     if world.is_main:
         save_model(model, folder)
     return model, stats.seconds

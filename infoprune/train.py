@@ -5,15 +5,15 @@ stream cut into full windows: no padding, and a fixed token budget makes every c
 
 Speed (measured on 2 EPYC cores for the default model; `python -m bench perf` shows it): the suite's LM
 trains in fp32 on CPU (`model.lm_precision`), with the head and loss fused in chunks (head.py), the fused
-AdamW kernel, and without the KV cache that transformers otherwise fills on every forward. No torch.compile:
-on CPU it trained this model ~1.35x faster, but two identical runs in one process did not give bit-identical
-weights, and determinism comes first.
+AdamW kernel, and without the KV cache that transformers otherwise fills on every forward. A long enough
+training on CPU runs its objective through torch.compile, deterministically (compiled.py).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 from transformers.optimization import get_cosine_with_min_lr_schedule_with_warmup
 
+from .compiled import compile_objective, compiled_training, compiles
 from .config import TrainConfig
 from .distributed import World
 from .errors import UserError
@@ -62,6 +63,7 @@ class TrainStats:
     seconds: float
     final_loss: float
     curve: list[tuple[int, float]] = field(default_factory=list)
+    compiled: bool = False
 
 
 def packed_batches(
@@ -116,16 +118,17 @@ def train(
     if world.size > cfg.batch_size:
         raise UserError(f"{world.size} processes cannot share a batch of {cfg.batch_size} windows; "
                         "use at most as many processes as the batch size")
-    kept_tokens = int(sum(len(s.tokens) + 1 for s in samples))
-    tokens_per_step = cfg.batch_size * seq_len
-    steps = max(1, math.ceil(cfg.budget_tokens(kept_tokens) / tokens_per_step))
+    steps = planned_steps(samples, cfg, seq_len)
+    compiled = compiles(cfg, device, steps)
     precision = lm_precision(device, cfg.precision)
     model.to(device).train()
-    net = CausalLMLoss(model, device, precision)
+    net: torch.nn.Module = CausalLMLoss(model, device, precision)
     if world.distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(net, device_ids=[world.local_rank] if device == "cuda" else None)
+    if compiled:
+        net = compile_objective(net)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -140,24 +143,31 @@ def train(
     batches = packed_batches(samples, eos_id, cfg.batch_size, seq_len, seed)
     curve: list[tuple[int, float]] = []
     t0, last_log, loss_val = time.time(), time.time(), float("nan")
-    for step in range(steps):
-        batch = next(batches)
-        rows = batch[world.rank :: world.size].to(device)
-        # Exactly 1.0 on one process, so a single-process run computes what it always did.
-        loss = net(rows) * (len(rows) * world.size / len(batch))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        opt.zero_grad(set_to_none=True)
-        loss_val = global_loss(loss.detach(), world)
-        if step % 10 == 0 or step == steps - 1:
-            curve.append((step, loss_val))
-        if log and time.time() - last_log > 10:
-            log(f"  step {step + 1}/{steps} loss {loss_val:.3f}")
-            last_log = time.time()
+    with compiled_training() if compiled else nullcontext():
+        for step in range(steps):
+            batch = next(batches)
+            rows = batch[world.rank :: world.size].to(device)
+            # Exactly 1.0 on one process, so a single-process run computes what it always did.
+            loss = net(rows) * (len(rows) * world.size / len(batch))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+            loss_val = global_loss(loss.detach(), world)
+            if step % 10 == 0 or step == steps - 1:
+                curve.append((step, loss_val))
+            if log and time.time() - last_log > 10:
+                log(f"  step {step + 1}/{steps} loss {loss_val:.3f}")
+                last_log = time.time()
     model.eval()
-    return TrainStats(steps, steps * tokens_per_step, time.time() - t0, loss_val, curve)
+    return TrainStats(steps, steps * cfg.batch_size * seq_len, time.time() - t0, loss_val, curve, compiled)
+
+
+def planned_steps(samples: Sequence[Sample], cfg: TrainConfig, seq_len: int) -> int:
+    """Optimizer steps of a training on `samples`: the token budget over the tokens of one batch."""
+    kept_tokens = int(sum(len(s.tokens) + 1 for s in samples))
+    return max(1, math.ceil(cfg.budget_tokens(kept_tokens) / (cfg.batch_size * seq_len)))
 
 
 def global_loss(weighted: torch.Tensor, world: World) -> float:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import platform
 from importlib.metadata import version
 
+from .compiled import cxx_compiler
+
 # Part of every cached model's key (cells and probe) and of every cell's key, with the library versions: bump it
 # when the training or scoring code changes its results. 2: the fused, chunked head loss on CPU (head.py).
-MODELS_VERSION = "2"
+# 3: long CPU trainings compiled (compiled.py).
+MODELS_VERSION = "3"
 
 
 def package_versions() -> dict[str, str]:
@@ -19,4 +22,7 @@ def package_versions() -> dict[str, str]:
         except Exception:
             found[name] = "not installed"
     found["python"] = platform.python_version()
+    # Compiled and eager training differ in the last bits, and `--compile auto` compiles only where inductor
+    # finds a C++ compiler: a cache shared by machines with and without one must not mix the two.
+    found["c++ compiler"] = "found" if cxx_compiler() else "none"
     return found

@@ -132,3 +132,22 @@ def test_the_slurm_script_starts_one_torchrun_per_node_with_one_rendezvous(tmp_p
     from bench.cli import parser
 
     assert parser().parse_args(argv[argv.index("-m") + 2:]).preset == "paper"  # the suite's CLI accepts it
+
+
+@pytest.mark.slow
+def test_compiled_training_under_torchrun_matches_eager(single):
+    """DistributedDataParallel around the compiled objective: the same cells as eager, to rounding (~30 s)."""
+    root, corpus = single
+    bpb = {}
+    for mode in ("on", "off"):
+        out = root / f"out-compile-{mode}"
+        done = torchrun(2, "cli", "run", "--preset", "tiny", "--corpus", f"jsonl:{corpus}", "--criteria", "random",
+                        "--device", "cpu", "--tasks", "none", "--compile", mode, "--out", out,
+                        "--data-dir", root / "data1")
+        assert done.returncode == 0, done.stderr[-3000:]
+        found = cells(out)
+        assert all(rec["train"]["compiled"] == (mode == "on") for rec in found.values())
+        bpb[mode] = {key: rec["metrics"]["bpb/in_domain"] for key, rec in found.items()}
+    assert bpb["on"].keys() == bpb["off"].keys() and len(bpb["on"]) == 2
+    for key in bpb["on"]:
+        assert abs(bpb["on"][key] - bpb["off"][key]) < 1e-4, key

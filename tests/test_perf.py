@@ -59,9 +59,10 @@ def test_the_trainer_beats_transformers_trainer(benchmark):
                       log=lambda m: None)
     benchmark.extra_info.update(result)
     benchmark.pedantic(lambda: None, rounds=1)  # the timing is the side-by-side one, in extra_info
-    # Goal 1.5, not met: 1.09-1.39 when the machine is quiet, and short turns swing by 15%. This guards
-    # against falling behind transformers.Trainer, which a regression (a KV cache, bf16 casts) would do.
-    assert result["train_speedup_vs_hf_trainer"] > 0.9
+    # Goal 1.5: compiled, ours ran 1.6-1.8x the Trainer's speed when the machine was quiet, but short turns swing
+    # by 15% or more. This guards against losing the compiled path or the fused head (eager: 1.1-1.4x).
+    assert result["train_compiled"]
+    assert result["train_speedup_vs_hf_trainer"] > 1.2
     assert result["train_mfu"] > 0.2  # goal 0.3: 0.34-0.43 when quiet
 
 
