@@ -162,7 +162,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when a GPU is visible), cpu or cuda; "
                    "under torchrun each process takes the GPU of its LOCAL_RANK")
     p.add_argument("--compile", choices=COMPILE_MODES, help="torch.compile the training of the probe and of each "
-                   "cell: auto (the preset default: on CPU for trainings of 300+ steps), on or off")
+                   "cell: auto (the preset default: for trainings of 300+ steps), on or off")
 
 
 def parser() -> argparse.ArgumentParser:

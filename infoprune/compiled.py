@@ -1,18 +1,20 @@
 """When the trainer runs its loss through torch.compile, and how it keeps compiled training deterministic.
 
-Measured on 2 EPYC cores for the default model (d_model 64, 2 layers, batches of 16 x 128 tokens): compiling
-the whole training objective, decoder body and fused head loss together, made an optimizer step about 1.3x
-faster (41 ms against 53 ms, interleaved). Inductor fuses the body's many small ops (norms, rotary, SwiGLU)
-that eager mode pays per-op overhead for at this width. A first compile costs ~25 s, ~4 s once inductor's
-on-disk cache holds it.
-That pays back over one run, whose probe and cells all share one model shape and hence one compiled graph.
-It does not pay back for a single short training, hence `auto`: compile on CPU when a training runs at least
-COMPILE_MIN_STEPS optimizer steps. CUDA stays eager under `auto` until compile is measured there.
+Measured, compiling the whole training objective (decoder body and fused head loss together), interleaved:
+- 2 EPYC cores, default model (d_model 64, 2 layers, batches of 16 x 128 tokens): ~1.3x faster than eager
+  (41 against 53 ms a step). Inductor fuses the body's many small ops (norms, rotary, SwiGLU), for which
+  eager mode pays per-op overhead at this width. The first compile costs ~25 s, ~4 s from inductor's
+  on-disk cache.
+- One H200, paper model (124M, batches of 64 x 1,024, bf16): 1.8x (440k against 243k tokens/s); ~27 s to
+  compile.
+That pays back over a run, whose probe and cells share one model shape and hence one compiled graph, but not
+over one short training, hence `auto`: compile when a training runs at least COMPILE_MIN_STEPS steps.
 
 Determinism: inductor lowers the embedding's backward to an index_put with atomic adds, so plain compiled
-training gave different weights from run to run. Under torch.use_deterministic_algorithms it keeps the ordered
-kernel, and two compiled runs, in one process or two, cold or warm cache, give identical weights
-(tests/test_compiled.py).
+training on CPU gave different weights from run to run. Under torch.use_deterministic_algorithms it keeps the
+ordered kernel, and two compiled CPU runs, in one process or two, cold or warm cache, give identical weights
+(tests/test_compiled.py). On CUDA, eager training was not bit-identical from run to run either (measured on
+the H200), so compiling costs CUDA runs no reproducibility they had.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import torch
 from .config import COMPILE_MODES, TrainConfig
 from .errors import UserError
 
-COMPILE_MIN_STEPS = 300  # the default preset's cells train 391 steps, its probe 489; the smoke preset's fewer than 100
+# The default preset's cells train 391 steps, its probe 489, the paper preset's 1,526; the smoke preset's < 100.
+COMPILE_MIN_STEPS = 300
 
 
 def cxx_compiler() -> str | None:
@@ -38,17 +41,30 @@ def cxx_compiler() -> str | None:
         return None
 
 
+def compiler_ready(device: str) -> bool:
+    """Whether torch.compile can build kernels for `device`: it needs a C++ compiler on CPU, Triton on CUDA."""
+    if device == "cuda":
+        try:
+            from torch.utils._triton import has_triton
+
+            return has_triton()
+        except Exception:
+            return False
+    return cxx_compiler() is not None
+
+
 def compiles(cfg: TrainConfig, device: str, steps: int) -> bool:
     """Whether a training of `steps` optimizer steps on `device` runs compiled under `cfg.compile`."""
     if cfg.compile not in COMPILE_MODES:
         raise UserError(f"compile {cfg.compile!r}: choose one of {', '.join(COMPILE_MODES)}")
     if cfg.compile == "off":
         return False
-    if device == "cpu" and cxx_compiler() is None:
+    if not compiler_ready(device):
         if cfg.compile == "on":
-            raise UserError("--compile on: torch.compile needs a C++ compiler on CPU (install g++), or use --compile off")
+            need = "Triton" if device == "cuda" else "a C++ compiler (install g++)"
+            raise UserError(f"--compile on: torch.compile needs {need} on {device}; or use --compile off")
         return False
-    return cfg.compile == "on" or (device == "cpu" and steps >= COMPILE_MIN_STEPS)
+    return cfg.compile == "on" or steps >= COMPILE_MIN_STEPS
 
 
 @contextmanager
