@@ -77,7 +77,8 @@ def compiled_training() -> Iterator[None]:
     """
     import torch._dynamo
 
-    before, before_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    before = torch.are_deterministic_algorithms_enabled()
+    before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
