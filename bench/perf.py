@@ -65,6 +65,7 @@ def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = 
     cfg = preset(preset_name)
     device = resolve_device(device or "auto")
     cfg = replace(cfg, device=device, data=replace(cfg.data, corpus=corpus or cfg.data.corpus))
+    pool = pool_samples(cfg, data_dir, log)  # first, so that a bad --corpus fails before anything is timed
     log("perf: matmul peaks")
     n = 8192 if cfg.device == "cuda" else 2048
     peaks = {"fp32": matmul_gflops(torch.float32, cfg.device, n), "bf16": matmul_gflops(torch.bfloat16, cfg.device, n)}
@@ -74,7 +75,6 @@ def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = 
         "corpus": cfg.data.corpus,
         "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
     }
-    pool = pool_samples(cfg, data_dir, log)
     out |= scoring(cfg, pool, rounds, log)
     out |= training(cfg, pool, rounds, peaks, log)
     out["matmul_peak_gflops"] = {k: round(v, 1) for k, v in peaks.items()}

@@ -62,6 +62,13 @@ def test_report_of_a_missing_folder(capsys, tmp_path):
     assert code == 2 and "does not exist" in last_line(err)
 
 
+def test_perf_refuses_a_missing_corpus_before_timing_anything(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "perf", "--corpus", f"jsonl:{tmp_path / 'missing.jsonl'}", "--skip-smoke",
+                           "--data-dir", str(tmp_path / "d"))
+    assert code == 2 and "missing.jsonl" in last_line(err)
+    assert "matmul" not in err
+
+
 def test_smoke_run_then_report(capsys, tmp_path):
     corpus = write_jsonl(tmp_path / "c.jsonl", make_documents(200))
     out = tmp_path / "out"
