@@ -19,10 +19,15 @@ from pathlib import Path
 from infoprune.config import default_data_dir
 
 TRAIN_TURN_STEPS = 40  # optimizer steps per timed training turn, for ours and transformers.Trainer alike
-# Pool samples per timed scoring turn (the naive loop gets a quarter of them): about 2.5 s of the engine on
+# Pool samples per timed scoring turn of the engine and the forward limit: about 2.5 s of the engine on
 # 2 cores. With 1,024 (0.6 s turns) a few seconds of load from other processes moved the engine's median
 # by up to 20% (3.03x to 3.40x the naive loop in four runs, 2.77x in a fifth).
 SCORING_SAMPLES = 4096
+# The naive loop scores an even stride of those samples: a quarter, or fewer so that it stays near this many
+# tokens a turn. On 2 cores that is the quarter (87k of 350k tokens, ~2.5 s); on a GPU, where the naive
+# loop ran at about 12.6k tokens/s (517k / 41x, H200, paper model), a quarter of 4,096 samples of up to
+# 1,024 tokens would take up to 80 s a turn (derived, not run).
+NAIVE_TURN_TOKENS = 100_000
 DENSITY_SIZES = (1_000, 10_000, 100_000)
 
 
@@ -120,7 +125,7 @@ def scoring(cfg, pool, rounds: int, log) -> dict:
     # An even stride through the pool: its order is by document, so a leading slice would be one source's.
     subset = samples[:: max(1, len(samples) // SCORING_SAMPLES)][:SCORING_SAMPLES]
     real_tokens = sum(len(s.tokens) for s in subset)
-    naive_subset = subset[::4]
+    naive_subset = subset[:: max(4, real_tokens // NAIVE_TURN_TOKENS)]
     full = torch.randint(1, cfg.model.vocab_size, (cfg.eval_batch_size, cfg.model.seq_len), device=device)
 
     def engine() -> int:
