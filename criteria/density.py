@@ -34,6 +34,7 @@ import math
 import numpy as np
 
 from infoprune.criterion import Criterion, Param, register
+from infoprune.determinism import single_threaded
 from infoprune.errors import CriterionError
 
 BLOCK = 4096  # rows per block: bounds the projection (sketch) and kernel (exact) matrices in memory
@@ -96,6 +97,7 @@ def sketch_density(x: np.ndarray, bits: int, tables: int, seed: int) -> np.ndarr
 @register
 class Density(Criterion):
     name = "density"
+    uses_embedder = True
     version = "1"
     keeps = "a coverage sample, drawn with probability proportional to 1 / embedding density"
     paper = "Sachdeva et al. 2024, How to Train Data-Efficient LLMs, arXiv 2402.09668 (Density sampling)"
@@ -112,8 +114,9 @@ class Density(Criterion):
         v = self.values
         bits = n_bits(v["bandwidth"], v["bits"])
         x = ctx.embeddings(samples)
-        if v["method"] == "exact":
-            density = exact_density(x, bits)
-        else:
-            density = sketch_density(x, bits, v["tables"], v["sketch_seed"])  # signs ignore the norm
+        with single_threaded():  # numpy's BLAS may split a product's sums by the thread count
+            if v["method"] == "exact":
+                density = exact_density(x, bits)
+            else:
+                density = sketch_density(x, bits, v["tables"], v["sketch_seed"])  # signs ignore the norm
         return 1.0 / density

@@ -13,7 +13,9 @@ Abbas et al. keep the member farthest from the centroid of each group of duplica
 Exact duplicates fall in one cluster and tie on every key but the id, so the copy with the smallest id
 is kept and every other copy scores -1 (cosine 1), below any distinct sample: duplicates are pruned
 first. Embeddings are sorted by sample id before clustering, so the clusters, and the scores, do not
-depend on pool order. k-means runs on the unit vectors, where Euclidean distance is a monotone
+depend on pool order. k-means and the similarity products run on one thread (`single_threaded`): scikit-learn
+and numpy's BLAS split their sums by the thread count, which changed the scores from 1 to 2 threads. k-means
+runs on the unit vectors, where Euclidean distance is a monotone
 function of cosine, as in their spherical k-means. Cost: k-means is O(N k d) per iteration with k = N / 50
 by default, so about 3 s at 10k samples and 20 s at 30k on two cores.
 """
@@ -22,6 +24,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from infoprune.criterion import Criterion, Param, register
+from infoprune.determinism import single_threaded
 from infoprune.errors import CriterionError
 
 N_INIT = 1  # one k-means++ start: clusters only bound which pairs are compared, so a better optimum buys little
@@ -43,7 +46,8 @@ def redundancy(x: np.ndarray) -> np.ndarray:
 @register
 class SemDedup(Criterion):
     name = "semdedup"
-    version = "1"
+    uses_embedder = True
+    version = "2"  # 2: thread-count independent
     keeps = "the non-duplicates: lowest max cosine to an earlier member of the same k-means cluster"
     paper = "Abbas et al. 2023, SemDeDup, arXiv 2303.09540"
     params = {
@@ -62,6 +66,10 @@ class SemDedup(Criterion):
         ids = np.array([s.id for s in samples])
         by_id = np.argsort(ids, kind="stable")  # cluster in id order, so pool order changes nothing
         x = ctx.embeddings(samples)[by_id].astype(np.float64)
+        with single_threaded():
+            return self._scores(x, ids, by_id, k)
+
+    def _scores(self, x: np.ndarray, ids: np.ndarray, by_id: np.ndarray, k: int) -> np.ndarray:
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         km = KMeans(n_clusters=k, n_init=N_INIT, random_state=self.values["kmeans_seed"]).fit(x)
         centroids = km.cluster_centers_ / np.maximum(np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12)
@@ -70,7 +78,7 @@ class SemDedup(Criterion):
         # Keep order: by cluster, then farthest from the centroid first, then by id. lexsort's last key
         # is its primary one.
         order = np.lexsort((ids[by_id], to_centroid, km.labels_))
-        scores = np.empty(n)
+        scores = np.empty(len(x))
         for members in np.split(order, np.flatnonzero(np.diff(km.labels_[order])) + 1):
             scores[by_id[members]] = -redundancy(x[members])
         return scores

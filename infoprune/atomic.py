@@ -110,3 +110,21 @@ def read_npy(path: Path, log, what: str):
     except ValueError as exc:  # verified bytes that are no array: written by something else under this name
         log(f"warning: {what} cache {path} is not an array ({exc}); recomputing")
         return None
+
+
+def meta_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".meta.json")
+
+
+def write_meta(path: Path, meta: dict) -> None:
+    """Facts about a cache entry that are not its content (what it cost, and where), beside it."""
+    atomic_write_json(meta_path(path), meta)
+
+
+def read_meta(path: Path) -> dict:
+    """The facts `write_meta` wrote beside an entry; {} when there are none or they are unreadable."""
+    try:
+        meta = json.loads(meta_path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}

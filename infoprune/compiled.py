@@ -15,6 +15,12 @@ training on CPU gave different weights from run to run. Under torch.use_determin
 ordered kernel, and two compiled CPU runs, in one process or two, cold or warm cache, give identical weights
 (tests/test_compiled.py). On CUDA, eager training was not bit-identical from run to run either (measured on
 the H200), so compiling costs CUDA runs no reproducibility they had.
+
+Thread count: inductor's C++ kernels split their loops, reductions included, by the number of threads they are
+generated for, so compiled weights differed between 1, 2 and 4 threads. They are generated for COMPILED_THREADS
+on every machine. Measured on 2 cores (default model, compiled step): 2 threads 21.5 ms, 1 thread 26 ms (slower
+than eager's 25 ms); on one core, 2 threads cost 2% (38.4 against 37.6 ms). Matrix products are MKL calls,
+which use every thread (determinism.py).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import torch
 from .config import COMPILE_MODES, TrainConfig
 from .errors import UserError
 
+COMPILED_THREADS = 2  # the thread count compiled CPU kernels are generated for, whatever the machine has
 # The default preset's cells train 391 steps, its probe 489, the paper preset's 1,526; the smoke preset's < 100.
 COMPILE_MIN_STEPS = 300
 
@@ -73,15 +80,18 @@ def compiled_training() -> Iterator[None]:
 
     - torch.use_deterministic_algorithms (warn-only: an op without an ordered kernel warns, never fails);
     - a compile error instead of dynamo's silent fallback to eager after 8 recompiles of one code object: a
-      process that trained many model shapes would otherwise give different numbers for the same config.
+      process that trained many model shapes would otherwise give different numbers for the same config;
+    - C++ kernels generated for COMPILED_THREADS threads, so that they split their sums the same way everywhere.
     """
     import torch._dynamo
+    import torch._inductor.config
 
     before = torch.are_deterministic_algorithms_enabled()
     before_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+        with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True), \
+                torch._inductor.config.patch({"cpp.threads": COMPILED_THREADS}):
             yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=before_warn)

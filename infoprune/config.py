@@ -22,7 +22,8 @@ class DataConfig:
     corpus: str = "default"
     probe_bytes: int = 1_000_000
     pool_bytes: int = 4_000_000
-    heldout_bytes: int = 300_000
+    test_bytes: int = 300_000  # in-domain held-out text that evaluation reads (and no criterion)
+    dev_bytes: int = 250_000  # held-out text that criteria with a target distribution may read
     ood: str = "austen/persuasion"  # document-id prefix (or source name) held out of all training
     ood_bytes: int = 200_000  # cap on the out-of-domain text that is evaluated
     split_seed: int = 0
@@ -127,8 +128,23 @@ def stable_hash(*parts: object, n: int = 16) -> str:
 
 
 def derive_seed(seed: int, stream: str) -> int:
-    """One independent seed per purpose (init, data_order, selection, eval, probe), from the config seed."""
+    """One independent seed per purpose, from a config seed; `Seeds` names the purposes of a run seed."""
     return int(stable_hash(seed, stream, n=8), 16)
 
 
-SEED_STREAMS = ("init", "data_order", "selection", "eval")
+@dataclass(frozen=True)
+class Seeds:
+    """The streams of one run seed (`--seeds`), derived once, here: every command that draws for seed S uses these.
+
+    `bench prune --seed S` and `bench prune-corpus --seed S` select with `selection`, as the run's cells of seed S
+    do, so any cell's kept set can be reproduced from a scores file.
+    """
+
+    init: int  # the cell model's initial weights
+    data_order: int  # the order of its training windows
+    selection: int  # seeded criteria (random) and the `sample` selection mode
+    diagnose: int  # the junk `bench diagnose` plants
+
+    @classmethod
+    def of(cls, seed: int) -> "Seeds":
+        return cls(**{f.name: derive_seed(seed, f.name) for f in dataclasses.fields(cls)})

@@ -11,7 +11,7 @@ import difflib
 import importlib
 import pkgutil
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -20,7 +20,6 @@ import numpy as np
 from .config import CriterionSpec
 from .errors import CriterionError
 from .samples import Sample
-
 
 
 @dataclass(frozen=True)
@@ -45,27 +44,71 @@ class Param:
         return value
 
 
-@dataclass
+# What a criterion may ask its context for, and the class flag that declares each. A declared service is part
+# of the key its scores are cached under, so an undeclared use would silently reuse stale scores: it is refused.
+SERVICES = {"probe": "uses_probe", "embedder": "uses_embedder", "seed": "seeded", "target": "uses_target"}
+
+
 class ScoringContext:
     """What the pipeline offers a criterion besides the samples themselves.
 
-    - `seed`: the selection seed of the cell (for criteria with `seeded = True`);
-    - `token_nll(samples)`: the probe LM's per-token NLL in nats, one array per sample;
-    - `embeddings(samples)`: L2-normalised sentence embeddings (MiniLM), one row per sample;
-    - `heldout`: the in-domain held-out samples, a target distribution no criterion trains on.
-    Results are memoised, so every criterion that needs the probe or the embedder shares one pass.
+    - `seed`: the selection seed of the cell (declare `seeded = True`);
+    - `token_nll(samples)`: the probe LM's per-token NLL in nats, one array per sample (`uses_probe = True`);
+    - `embeddings(samples)`: L2-normalised sentence embeddings (MiniLM), one row per sample (`uses_embedder = True`);
+    - `target`: the dev samples, split off the held-out band for criteria that select towards a target
+      distribution (`uses_target = True`). The test samples that evaluation reads are never offered.
+    Results are memoised, so every criterion that needs the probe or the embedder shares one pass. Bound to a
+    criterion (`bind`), the context refuses a service its class did not declare and records those it used.
     """
 
-    seed: int
-    nll: Callable[[Sequence[Sample]], list[np.ndarray]]
-    embed: Callable[[Sequence[Sample]], np.ndarray] | None = None
-    heldout: Sequence[Sample] = ()
-    memo: dict = field(default_factory=dict)
+    def __init__(self, seed: int = 0, nll: Callable[[Sequence[Sample]], list[np.ndarray]] | None = None,
+                 embed: Callable[[Sequence[Sample]], np.ndarray] | None = None, target: Sequence[Sample] = (),
+                 memo: dict | None = None) -> None:
+        self._seed, self.nll, self.embed, self._target = seed, nll, embed, target
+        self.memo = {} if memo is None else memo
+        self.criterion: Criterion | None = None  # None: unbound, every service is offered (tests of a criterion's maths)
+        self.used: set[str] = set()
+
+    def bind(self, criterion: "Criterion", seed: int) -> "ScoringContext":
+        """A context for one scoring call of `criterion`, sharing this one's memo."""
+        bound = ScoringContext(seed, self.nll, self.embed, self._target, self.memo)
+        bound.criterion = criterion
+        return bound
+
+    def with_seed(self, seed: int) -> "ScoringContext":
+        return ScoringContext(seed, self.nll, self.embed, self._target, self.memo)
+
+    def _use(self, service: str) -> None:
+        crit = self.criterion
+        if crit is not None and not getattr(crit, SERVICES[service]):
+            raise CriterionError(f"{crit.name} uses the {service} (ctx.{ACCESSORS[service]}) but its class does not "
+                                 f"declare {SERVICES[service]} = True; declare it, so that its cached scores are "
+                                 f"keyed on the {service}")
+        self.used.add(service)
+
+    @property
+    def seed(self) -> int:
+        self._use("seed")
+        return self._seed
+
+    @property
+    def target(self) -> Sequence[Sample]:
+        self._use("target")
+        return self._target
+
+    @property
+    def heldout(self):
+        raise CriterionError("criteria never see the text they are evaluated on: ctx.heldout is not offered; read "
+                             "ctx.target, the dev set split off the held-out band for criteria (uses_target = True)")
 
     def token_nll(self, samples: Sequence[Sample]) -> list[np.ndarray]:
+        self._use("probe")
+        if self.nll is None:
+            raise CriterionError("this run offers no probe LM")
         return self._memo("nll", samples, self.nll)
 
     def embeddings(self, samples: Sequence[Sample]) -> np.ndarray:
+        self._use("embedder")
         if self.embed is None:
             raise CriterionError("this run offers no embedder")
         return self._memo("embed", samples, self.embed)
@@ -76,8 +119,8 @@ class ScoringContext:
             self.memo[key] = fn(samples)
         return self.memo[key]
 
-    def with_seed(self, seed: int) -> "ScoringContext":
-        return replace(self, seed=seed)
+
+ACCESSORS = {"probe": "token_nll", "embedder": "embeddings", "seed": "seed", "target": "target"}
 
 
 class Criterion:
@@ -90,8 +133,10 @@ class Criterion:
     params: ClassVar[dict[str, Param]] = {}
     variants: ClassVar[dict[str, dict[str, str]]] = {}  # extra configurations that `--criteria all` runs
     mode: ClassVar[str] = "top"  # how selection uses the scores, unless a `keep` parameter says otherwise
-    seeded: ClassVar[bool] = False  # scores depend on the selection seed
-    uses_probe: ClassVar[bool] = False
+    seeded: ClassVar[bool] = False  # reads ctx.seed: its scores depend on the selection seed
+    uses_probe: ClassVar[bool] = False  # reads ctx.token_nll
+    uses_embedder: ClassVar[bool] = False  # reads ctx.embeddings
+    uses_target: ClassVar[bool] = False  # reads ctx.target
     per_sample: ClassVar[bool] = False  # a score depends on its sample alone (and the probe), not the pool: it can stream
 
     def __init__(self, **overrides: str) -> None:
@@ -129,8 +174,8 @@ class Registry:
         for info in pkgutil.iter_modules(criteria.__path__):
             importlib.import_module(f"criteria.{info.name}")
         for ep in entry_points(group="infoprune.criteria"):
-            loaded = ep.load()
-            if isinstance(loaded, type) and issubclass(loaded, Criterion) and loaded.name not in self.classes:
+            loaded = ep.load()  # a plugin module that registers its class on import is fine: see `register`
+            if isinstance(loaded, type) and issubclass(loaded, Criterion):
                 register(loaded)
 
 
@@ -145,8 +190,16 @@ def register(cls: type[Criterion]) -> type[Criterion]:
     if not SAFE_NAME.fullmatch(cls.name or ""):
         raise CriterionError(f"criterion {cls.__module__}.{cls.__qualname__} has the name {cls.name!r}; "
                              "a name is lowercase letters, digits, '.', '_' or '-'")
+    known = REGISTRY.classes.get(cls.name)
+    if known is not None and _origin(known) != _origin(cls):  # the same class imported twice is no clash
+        raise CriterionError(f"two criteria are named {cls.name!r}: {_origin(known)} and {_origin(cls)}; "
+                             "rename one of them")
     REGISTRY.classes[cls.name] = cls
     return cls
+
+
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def names() -> list[str]:
@@ -164,6 +217,15 @@ def get(name: str) -> type[Criterion]:
 
 def build(spec: CriterionSpec) -> Criterion:
     return get(spec.name)(**dict(spec.params))
+
+
+def score(crit: Criterion, samples: Sequence[Sample], ctx: ScoringContext, seed: int) -> tuple[np.ndarray, set[str]]:
+    """`crit`'s raw scores of `samples` under the selection seed `seed`, and the services it used.
+
+    The context is bound to the criterion, so a service its class did not declare is refused (see SERVICES).
+    """
+    bound = ctx.bind(crit, seed)
+    return crit.score(samples, bound), bound.used
 
 
 def parse_specs(text: str) -> tuple[CriterionSpec, ...]:

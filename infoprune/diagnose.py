@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pandas as pd
 
-from .config import CriterionSpec, derive_seed
+from .config import CriterionSpec, Seeds
 from .documents import Document
 from .pipeline import Pipeline
 from .samples import Sample, chunk
@@ -31,7 +31,7 @@ GIBBERISH_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 def plant_junk(pipe: Pipeline, fraction: float, seed: int) -> list[Sample]:
     """About `fraction` of the pool, in equal parts of each kind, with ids `junk/KIND/NNNN#0`."""
     pool = pipe.samples["pool"]
-    rng = random.Random(derive_seed(seed, "diagnose"))
+    rng = random.Random(Seeds.of(seed).diagnose)
     n = max(5, round(fraction * len(pool) / len(KINDS)))
     dups = [replace(s, id=f"junk/duplicate/{i:04d}#0", source="junk:duplicate")
             for i, s in enumerate(rng.sample(pool, min(n, len(pool))))]
@@ -60,7 +60,7 @@ def diagnose(pipe: Pipeline, specs: tuple[CriterionSpec, ...], ratios: tuple[flo
         scores = pipe.scores(spec, seed, pool)
         mode = registry.build(spec).keep
         for ratio in ratios:
-            kept = set(select(ids, scores, ratio, mode, derive_seed(seed, "selection")))
+            kept = set(select(ids, scores, ratio, mode, Seeds.of(seed).selection))
             pruned = pd.Series([i not in kept for i in ids])
             for kind in ("clean", *KINDS):
                 rows.append({"criterion": spec.label, "ratio": ratio, "kind": kind,

@@ -14,14 +14,16 @@ from typing import Sequence
 
 import numpy as np
 
-from .atomic import read_npy, write_npy
+from .atomic import read_meta, read_npy, write_meta, write_npy
 from .config import stable_hash
+from .determinism import where
 from .errors import CriterionError
-from .model import autocast, bf16_supported
 from .samples import Sample
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-EMBED_VERSION = "1"  # bump when the vectors change (pooling, truncation, model), so caches are recomputed
+# Bump when the vectors change (pooling, truncation, model, precision), so caches are recomputed.
+# 2: fp32 on every CPU (1 used bf16 where the CPU had it).
+EMBED_VERSION = "2"
 DIM = 384
 MAX_LENGTH = 256  # the model's max_seq_length (sentence_bert_config.json); longer text is truncated
 BATCH_SIZE = 64  # about 10% faster than 32 on a 2-core CPU for 128-token samples: see embed_texts
@@ -66,9 +68,9 @@ def embed_texts(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarra
     enc = tokenizer(list(texts), truncation=True, max_length=MAX_LENGTH)
     order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
     out = np.empty((len(texts), DIM), dtype=np.float32)
-    # bf16 autocast where the CPU has it: 1.7x faster here (59 -> 101 texts/s on 600 pool samples),
-    # and every row within cosine 0.99998 of fp32.
-    with torch.inference_mode(), autocast("cpu", "auto"):
+    # fp32 on every CPU. bf16 autocast was 1.7x faster where the CPU has bf16 units, but only there: the
+    # same pool got other vectors, and density and semdedup other kept sets, on a CPU without them.
+    with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch = tokenizer.pad({k: [v[i] for i in rows] for k, v in enc.items()}, return_tensors="pt")
@@ -82,12 +84,12 @@ def embed_texts(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarra
 
 
 def cache_key(samples: Sequence[Sample]) -> str:
-    precision = "bf16" if bf16_supported("cpu") else "fp32"
-    return stable_hash(MODEL_NAME, EMBED_VERSION, MAX_LENGTH, precision, [(s.id, s.text) for s in samples])
+    return stable_hash(MODEL_NAME, EMBED_VERSION, MAX_LENGTH, [(s.id, s.text) for s in samples])
 
 
-def embed_samples(samples: Sequence[Sample], cache_dir: Path, log=print) -> np.ndarray:
-    """Embeddings of `samples` (one row each, in order), read from `cache_dir/embeddings/` when present.
+def embed_samples(samples: Sequence[Sample], cache_dir: Path, log=print) -> tuple[np.ndarray, dict]:
+    """Embeddings of `samples` (one row each, in order), read from `cache_dir/embeddings/` when present, and
+    what computing them cost: {seconds, where}, with `cached: True` when they came from the cache.
 
     The key hashes the model, this module's version and every sample's id and text, so a changed pool or
     tokenizer (which changes the decoded text) is a new entry. A cache file of the wrong shape or that
@@ -96,10 +98,11 @@ def embed_samples(samples: Sequence[Sample], cache_dir: Path, log=print) -> np.n
     path = Path(cache_dir) / "embeddings" / f"{cache_key(samples)}.npy"
     cached = read_npy(path, log, "embedding")
     if cached is not None and cached.shape == (len(samples), DIM) and np.isfinite(cached).all():
-        return cached.astype(np.float32)
+        return cached.astype(np.float32), read_meta(path) | {"cached": True}
     t0 = time.time()
     vectors = embed_texts([s.text for s in samples])
-    seconds = time.time() - t0
+    cost = {"seconds": round(time.time() - t0, 3), "where": where("cpu")}
+    write_meta(path, cost)
     write_npy(path, vectors)
-    log(f"embed: {len(samples)} samples with {MODEL_NAME.split('/')[-1]} in {seconds:.1f}s")
-    return vectors
+    log(f"embed: {len(samples)} samples with {MODEL_NAME.split('/')[-1]} in {cost['seconds']:.1f}s")
+    return vectors, cost

@@ -7,6 +7,7 @@ only what changed, and a run whose cells are all done loads nothing but the corp
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import platform
 import time
@@ -22,9 +23,10 @@ import numpy as np
 import pandas as pd
 
 from . import criterion as registry
-from .atomic import read_checked, read_npy, write_checked, write_npy
-from .config import SEED_STREAMS, CriterionSpec, RunConfig, derive_seed, stable_hash
-from .criterion import ScoringContext
+from .atomic import read_checked, read_meta, read_npy, write_checked, write_meta, write_npy
+from .config import CriterionSpec, RunConfig, Seeds, stable_hash
+from .criterion import SERVICES, ScoringContext
+from .determinism import blas_is_strict, cpu_info, where
 from .errors import CriterionError, UserError
 from .evaluate import evaluate
 from .distributed import World
@@ -60,7 +62,12 @@ class Pipeline:
         self.world = world
         self.data_dir = Path(cfg.data_dir)
         self.timings: dict[str, float] = {}
+        self.cached_costs: dict[str, dict] = {}  # stage -> {seconds, where}: costs paid by an earlier run
         self.score_keys: dict[str, str] = {}
+        self.services: dict[str, list[str]] = {}  # criterion label -> the context services its scoring used
+        if blas_is_strict() is False:
+            log("warning: MKL was initialised before infoprune could ask it for strict reproducibility, so results "
+                "may depend on the thread count; import infoprune before running torch, or set MKL_CBWR=AUTO,STRICT")
 
     def _timed(self, stage: str, fn):
         t0 = time.time()
@@ -81,7 +88,7 @@ class Pipeline:
     @cached_property
     def split(self):
         split = split_documents(self.corpus.documents, self.cfg.data)
-        for part in ("probe", "pool", "heldout"):
+        for part in ("probe", "pool", "test"):
             if not getattr(split, part):
                 raise UserError(
                     f"corpus {self.cfg.data.corpus!r} is too small: its {part} slice is empty "
@@ -106,7 +113,8 @@ class Pipeline:
             parts = {
                 "probe": chunk(s.probe, self.tokenizer, L),
                 "pool": chunk(s.pool, self.tokenizer, L),
-                "in_domain": chunk(s.heldout, self.tokenizer, L),
+                "in_domain": chunk(s.test, self.tokenizer, L),
+                "dev": chunk(s.dev, self.tokenizer, L),
                 "ood": chunk(s.ood, self.tokenizer, L, max_bytes=d.ood_bytes),
             }
             for name, part in parts.items():
@@ -137,11 +145,17 @@ class Pipeline:
 
     @cached_property
     def probe(self):
-        model, seconds = load_or_train_probe(self.cfg, self.probe_train_on, self.eos, self.data_dir, self.log,
-                                             self.world)
-        if seconds is not None:
-            self.timings["probe"] = round(self.timings.get("probe", 0.0) + seconds, 3)
+        model, cost = load_or_train_probe(self.cfg, self.probe_train_on, self.eos, self.data_dir, self.log,
+                                          self.world)
+        self._cost("probe", cost)
         return model
+
+    def _cost(self, stage: str, cost: dict) -> None:
+        """Record what a stage cost: measured now, or as its cache entry recorded it where it was computed."""
+        if not cost.get("cached"):
+            self.timings[stage] = round(self.timings.get(stage, 0.0) + cost["seconds"], 3)
+        elif "seconds" in cost and stage not in self.timings:
+            self.cached_costs[stage] = {"seconds": cost["seconds"], "where": cost.get("where")}
 
     @cached_property
     def probe_nll(self) -> Callable[[Sequence[Sample]], list[np.ndarray]]:
@@ -154,18 +168,34 @@ class Pipeline:
 
     @cached_property
     def context(self) -> ScoringContext:
+        """The services criteria share. Its target is the dev set: the test set that evaluation reads is not in it."""
         from .embed import embed_samples  # the embedder loads lazily: only criteria that ask for it pay
 
         def nll(samples):
             fn = self.probe_nll  # trains or loads the probe, timed as its own stage
             return self._timed("probe_nll", lambda: fn(samples))
 
-        return ScoringContext(
-            seed=0,
-            nll=nll,
-            embed=lambda samples: self._timed("embed", lambda: self.world.broadcast(  # one rank embeds
-                embed_samples(samples, self.data_dir, self.log) if self.world.is_main else None)),
-            heldout=self.samples["in_domain"],
+        def embed(samples):
+            vectors, cost = self.world.broadcast(  # one rank embeds
+                embed_samples(samples, self.data_dir, self.log) if self.world.is_main else None)
+            self._cost("embed", cost)
+            return vectors
+
+        return ScoringContext(nll=nll, embed=embed, target=self.samples["dev"])
+
+    # The shared stages each service brings: a criterion's cache entry records what they cost.
+    SERVICE_STAGES = {"probe": ("probe", "probe_nll"), "embedder": ("embed",)}
+
+    def score_key(self, crit: registry.Criterion, seed: int, pool: list[Sample]) -> str:
+        """The cache key of `crit`'s scores of `pool`: everything its declared services read goes in."""
+        from .embed import EMBED_VERSION, MODEL_NAME
+
+        return stable_hash(
+            "scores", crit.name, crit.version, crit.values, fingerprint(pool),
+            self.probe_key if crit.uses_probe else None,
+            (MODEL_NAME, EMBED_VERSION) if crit.uses_embedder else None,
+            Seeds.of(seed).selection if crit.seeded else None,
+            fingerprint(self.samples["dev"]) if crit.uses_target else None,
         )
 
     def scores(self, spec: CriterionSpec, seed: int, pool: list[Sample] | None = None) -> np.ndarray:
@@ -175,27 +205,50 @@ class Pipeline:
         """
         crit = registry.build(spec)
         pool = self.samples["pool"] if pool is None else pool
-        sel_seed = derive_seed(seed, "selection")
-        key = stable_hash(
-            "scores", crit.name, crit.version, crit.values, fingerprint(pool),
-            self.probe_key if crit.uses_probe else None, sel_seed if crit.seeded else None,
-            fingerprint(self.samples["in_domain"]),  # the target of criteria such as dsir
-        )
+        key = self.score_key(crit, seed, pool)
         self.score_keys[spec.label + (f"@seed{seed}" if crit.seeded else "")] = key
         path = self.data_dir / "scores" / f"{crit.name}-{key}.npy"
         cached = read_npy(path, self.log, "score") if self.world.is_main else None
         cached = self.world.broadcast(cached if cached is not None and cached.shape == (len(pool),) else None)
         if cached is not None:  # every rank takes the same branch: the scoring below has collectives
+            meta = read_meta(path)
+            self.services.setdefault(spec.label, meta.get("services", []))
+            for stage, seconds in meta.get("stages", {}).items():
+                self._cost(stage, {"seconds": seconds, "where": meta.get("where"), "cached": True})
+            self._cost(f"score/{spec.label}", meta | {"cached": True})
             return cached
-        shared = ("probe", "probe_nll", "embed")  # stages the first criterion that needs them pays for
+        shared = [stage for stages in self.SERVICE_STAGES.values() for stage in stages]
         t0, before = time.time(), sum(self.timings.get(k, 0.0) for k in shared)
-        raw = crit.score(pool, self.context.with_seed(sel_seed))
+        raw, used = registry.score(crit, pool, self.context, Seeds.of(seed).selection)
         scores = check_scores(spec.label, [s.id for s in pool], raw)
+        if crit.per_sample:
+            self._check_per_sample(crit, spec, seed, pool, scores)
         nested = sum(self.timings.get(k, 0.0) for k in shared) - before
-        self.timings[f"score/{spec.label}"] = round(time.time() - t0 - nested, 3)  # its own work only
+        seconds = round(time.time() - t0 - nested, 3)  # its own work only
+        self.timings[f"score/{spec.label}"] = seconds
+        self.services[spec.label] = sorted(used)
+        stages = {stage: self.timings.get(stage, self.cached_costs.get(stage, {}).get("seconds"))
+                  for service in used for stage in self.SERVICE_STAGES.get(service, ())}
         if self.world.is_main:
+            write_meta(path, {"seconds": seconds, "where": where(self.cfg.device), "services": sorted(used),
+                              "stages": {k: v for k, v in stages.items() if v is not None}})
             write_npy(path, scores)
         return scores
+
+    PER_SAMPLE_CHECK = 8  # samples scored on their own to check a per_sample declaration
+
+    def _check_per_sample(self, crit, spec: CriterionSpec, seed: int, pool: list[Sample], scores: np.ndarray) -> None:
+        """A criterion that declares per_sample = True (so that prune-corpus scores it shard by shard) must give
+        a sample the same score alone as in the pool: checked on a few samples, to rounding noise."""
+        picked = sorted(range(len(pool)), key=lambda i: pool[i].id)[: self.PER_SAMPLE_CHECK]
+        if len(picked) == len(pool):
+            return
+        alone, _ = registry.score(crit, [pool[i] for i in picked], self.context, Seeds.of(seed).selection)
+        alone = check_scores(spec.label, [pool[i].id for i in picked], alone)
+        if not np.allclose(alone, scores[picked], rtol=1e-5, atol=1e-8):
+            raise CriterionError(f"{spec.label} declares per_sample = True, but {self.PER_SAMPLE_CHECK} samples "
+                                 "scored on their own got other scores than in the whole pool: its scores depend "
+                                 "on the pool; set per_sample = False")
 
     # -- downstream tasks ----------------------------------------------------------------------
     @cached_property
@@ -231,9 +284,14 @@ class Pipeline:
         return out
 
     def cell_key(self, cell: Cell) -> str:
-        version = registry.get(cell.spec.name).version if cell.spec else None
-        # MODELS_VERSION: a cell trained by older training code is stale, whatever its config.
-        return stable_hash(self.run_key, MODELS_VERSION, cell.label, version, cell.ratio, cell.seed)
+        from .embed import EMBED_VERSION
+
+        crit = registry.build(cell.spec) if cell.spec else None
+        version = crit.version if crit else None
+        # MODELS_VERSION: a cell trained by older training code is stale, whatever its config; so is one whose
+        # criterion read older embeddings.
+        embedder = EMBED_VERSION if crit and crit.uses_embedder else None
+        return stable_hash(self.run_key, MODELS_VERSION, cell.label, version, cell.ratio, cell.seed, embedder)
 
     def kept(self, cell: Cell) -> list[Sample]:
         pool = self.samples["pool"]
@@ -241,10 +299,10 @@ class Pipeline:
             return pool
         scores = self.scores(cell.spec, cell.seed)
         crit = registry.build(cell.spec)
-        keep = set(select([s.id for s in pool], scores, cell.ratio, crit.keep, derive_seed(cell.seed, "selection")))
+        keep = set(select([s.id for s in pool], scores, cell.ratio, crit.keep, Seeds.of(cell.seed).selection))
         return [s for s in pool if s.id in keep]
 
-    def trained(self, cell: Cell, kept: list[Sample], seeds: dict[str, int]) -> tuple[object, dict]:
+    def trained(self, cell: Cell, kept: list[Sample], seeds: Seeds) -> tuple[object, dict]:
         """The cell's model and its training record; from the model cache when this exact training ran before.
 
         The cache key leaves out the evaluation settings, so adding a task re-evaluates without retraining.
@@ -260,8 +318,8 @@ class Pipeline:
                 return load_model(folder), json.loads(record)
             except Exception as exc:
                 self.log(f"warning: cached model {folder} is unreadable ({exc}); retraining")
-        model = build_model(c.model, seeds["init"])
-        stats = train(model, kept, c.train, c.model.seq_len, self.eos, seeds["data_order"], c.device, self.log,
+        model = build_model(c.model, seeds.init)
+        stats = train(model, kept, c.train, c.model.seq_len, self.eos, seeds.data_order, c.device, self.log,
                       self.world)
         record = {"steps": stats.steps, "tokens": stats.tokens, "final_loss": stats.final_loss,
                   "curve": stats.curve, "compiled": stats.compiled, "seconds": round(stats.seconds, 3)}
@@ -271,7 +329,7 @@ class Pipeline:
         return model, record
 
     def run_cell(self, cell: Cell, key: str) -> dict:
-        seeds = {stream: derive_seed(cell.seed, stream) for stream in SEED_STREAMS}
+        seeds = Seeds.of(cell.seed)
         t0 = time.time()
         kept = self.kept(cell)
         t_select = time.time() - t0
@@ -288,7 +346,7 @@ class Pipeline:
             "criterion": cell.label,
             "ratio": cell.ratio,
             "seed": cell.seed,
-            "seeds": seeds,
+            "seeds": dataclasses.asdict(seeds),
             "kept_samples": len(kept),
             "kept_tokens": n_tokens(kept),
             "kept_by_source": dict(sorted(Counter(s.source for s in kept).items())),
@@ -317,13 +375,13 @@ class Pipeline:
 
 
 def machine(device: str) -> dict:
-    """What the timings were measured on."""
+    """What the timings were measured on, and what changes the last bits of the numbers (determinism.py)."""
     import os
 
     import torch
 
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device}
+    info = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": device} | cpu_info()
     if device == "cuda" and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
     return info
@@ -386,20 +444,34 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, world: World = World
         return len(failures)
 
 
+SPLIT_ROLES = {
+    "probe": "trains the probe LM and the tokenizer",
+    "pool": "scored and pruned; each cell trains on what it keeps",
+    "in_domain": "test set: read by evaluation alone (held-out bits per byte; the downstream tasks come from its band)",
+    "dev": "target set: criteria that declare uses_target read it (ScoringContext.target); never evaluated on",
+    "ood": "out-of-domain test set: read by evaluation alone",
+}
+
+
 def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, failures: dict, previous: dict) -> dict:
     """The run's provenance. What this invocation did not recompute is kept from the previous manifest."""
     cfg = pipe.cfg
     info: dict = previous if previous.get("run_key") == pipe.run_key else {}
     info["timings"] = info.get("timings", {}) | pipe.timings
+    # Stages this run did not pay for because an earlier one cached them, with what they cost there.
+    info["cached_costs"] = {k: v for k, v in (info.get("cached_costs", {}) | pipe.cached_costs).items()
+                            if k not in info["timings"]}
     info |= {
         "run_key": pipe.run_key,
         "config": cfg.to_dict(),
         "versions": package_versions(),
         "corpus": pipe.corpus.manifest | {"fingerprint": pipe.corpus.fingerprint},
-        "seed_streams": {seed: {s: derive_seed(seed, s) for s in SEED_STREAMS} for seed in cfg.seeds},
+        "seed_streams": {seed: dataclasses.asdict(Seeds.of(seed)) for seed in cfg.seeds},
         "machine": machine(cfg.device) | {"processes": pipe.world.size},
-        "criteria_info": {spec.label: {"keeps": c.keeps, "keep": c.keep, "uses_probe": c.uses_probe,
-                                       "seeded": c.seeded, "version": c.version}
+        "criteria_info": {spec.label: {"keeps": c.keeps, "keep": c.keep, "version": c.version,
+                                       "per_sample": c.per_sample, **{flag: getattr(c, flag) for flag in SERVICES.values()},
+                                       **({"services_used": pipe.services[spec.label]} if spec.label in pipe.services
+                                          else {})}
                           for spec in cfg.criteria for c in [registry.build(spec)]},
         "score_cache_keys": pipe.score_keys,
         "cells": [
@@ -410,7 +482,9 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         ],
     }
     if "samples" in pipe.__dict__:  # only when this invocation built them
-        info["split"] = {name: {"samples": len(p), "tokens": n_tokens(p), "bytes": sum(s.n_bytes for s in p)}
+        info["split"] = {name: {"role": SPLIT_ROLES[name], "documents": len({s.id.rsplit("#", 1)[0] for s in p}),
+                                "samples": len(p), "tokens": n_tokens(p), "bytes": sum(s.n_bytes for s in p),
+                                "fingerprint": fingerprint(p)}
                          for name, p in pipe.samples.items()}
         info["tokenizer_vocab"] = pipe.tokenizer.get_vocab_size()
     if "probe_key" in pipe.__dict__:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import criterion as registry
 from .atomic import atomic_write_bytes, atomic_write_text
-from .config import CriterionSpec
+from .config import CriterionSpec, Seeds
 from .errors import UserError
 from .pipeline import Pipeline
 from .select import select
@@ -60,13 +60,17 @@ def read_scores(path: Path) -> pd.DataFrame:
 
 
 def prune(table: pd.DataFrame, label: str, ratio: float, mode: str | None = None, seed: int = 0) -> pd.DataFrame:
-    """The kept rows of `table` by the scores in column `label`; `mode` defaults to the criterion's own."""
+    """The kept rows of `table` by the scores in column `label`; `mode` defaults to the criterion's own.
+
+    `seed` is a run seed: `sample` draws with its selection stream, so the kept set is that of the run's cell
+    of the same criterion, ratio and seed (given the scores of that seed, for a seeded criterion).
+    """
     criteria = [c for c in table.columns if c not in INFO_COLUMNS]
     if label not in criteria:
         raise UserError(f"the scores file has no criterion {label!r}; it has: {', '.join(criteria) or 'none'}")
     if mode is None:
         mode = registry.build(registry.parse_specs(label)[0]).keep
-    kept = set(select(list(table["id"]), table[label].to_numpy(dtype=float), ratio, mode, seed))
+    kept = set(select(list(table["id"]), table[label].to_numpy(dtype=float), ratio, mode, Seeds.of(seed).selection))
     return table[table["id"].isin(kept)]
 
 

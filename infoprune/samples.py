@@ -17,13 +17,14 @@ from .config import DataConfig
 from .documents import Document
 from .tokenizer import bytes_per_token
 
-# Fixed bands of the document-id hash: a document's band never depends on the preset's sizes,
-# so the held-out text of one preset is never training text of another. The held-out band is a tenth
-# of the documents because the downstream tasks (infoprune/tasks) are built from it too, and the
-# smallest source there (fortunes) needs 1,000 unseen documents.
-HELDOUT_BAND = (0.0, 0.1)
-PROBE_BAND = (0.1, 0.3)
-POOL_BAND = (0.3, 1.0)
+# Fixed bands of the document-id hash: a document's band never depends on the preset's sizes, so the
+# held-out text of one preset is never training text of another.
+# - test: evaluation alone reads it (held-out bits per byte), and the downstream tasks are built from it. A tenth
+#   of the documents, because the smallest task source (fortunes) needs 1,000 of its documents.
+# - dev: criteria that select towards a target distribution may read it (ScoringContext.target). Cut from the
+#   start of what was the probe band, so that the test band, the tasks and the pool stayed as they were.
+# - probe: the probe LM and the tokenizer train on a slice of it. Then the pool.
+BANDS = (("test", 0.1), ("dev", 0.12), ("probe", 0.3), ("pool", 1.0))  # (band, upper end of its hash range)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class Sample:
 class Split:
     probe: list[Document]
     pool: list[Document]
-    heldout: list[Document]
+    test: list[Document]
+    dev: list[Document]
     ood: list[Document]
 
 
@@ -64,21 +66,21 @@ def is_ood(doc: Document, ood: str) -> bool:
     return bool(ood) and (doc.source == ood or doc.id.startswith(ood.rstrip("/") + "/"))
 
 
+def band(doc: Document, data: DataConfig) -> str:
+    """The part of the split `doc` belongs to: `ood`, or one of BANDS by the hash of its id."""
+    if is_ood(doc, data.ood):
+        return "ood"
+    u = unit_hash(doc.id, data.split_seed)
+    return next(name for name, upper in BANDS if u < upper)
+
+
 def split_documents(documents: list[Document], cfg: DataConfig) -> Split:
-    bands: dict[str, list[Document]] = {"probe": [], "pool": [], "heldout": [], "ood": []}
+    bands: dict[str, list[Document]] = {"ood": [], **{name: [] for name, _ in BANDS}}
     for doc in documents:
-        if is_ood(doc, cfg.ood):
-            bands["ood"].append(doc)
-            continue
-        u = unit_hash(doc.id, cfg.split_seed)
-        band = "heldout" if u < HELDOUT_BAND[1] else "probe" if u < PROBE_BAND[1] else "pool"
-        bands[band].append(doc)
-    return Split(
-        probe=_take_bytes(bands["probe"], cfg.probe_bytes, cfg.split_seed),
-        pool=_take_bytes(bands["pool"], cfg.pool_bytes, cfg.split_seed),
-        heldout=_take_bytes(bands["heldout"], cfg.heldout_bytes, cfg.split_seed),
-        ood=sorted(bands["ood"], key=lambda d: d.id),
-    )
+        bands[band(doc, cfg)].append(doc)
+    budget = {"probe": cfg.probe_bytes, "pool": cfg.pool_bytes, "test": cfg.test_bytes, "dev": cfg.dev_bytes}
+    taken = {name: _take_bytes(bands[name], budget[name], cfg.split_seed) for name in budget}
+    return Split(**taken, ood=sorted(bands["ood"], key=lambda d: d.id))
 
 
 # Text is tokenized a bounded amount at a time: a tokenizers Encoding holds ~350 bytes a token (ids,

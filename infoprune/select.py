@@ -34,12 +34,23 @@ def check_scores(criterion: str, ids: Sequence[str], scores: np.ndarray) -> np.n
 
 MODES = ("top", "middle", "bottom", "sample")
 
+# Scores are ranked at 20 significant bits, about 6 decimal digits; samples closer than that tie, and ties go
+# by id. float32 carries 24 bits and rounding noise sits in the last of them, so two copies of one text
+# scored in different batches, or one text embedded on two CPUs, tie exactly instead of being ordered by noise.
+RANK_BITS = 20
+
+
+def rank_key(scores: np.ndarray) -> np.ndarray:
+    """`scores` rounded to RANK_BITS significant bits (halves to even): what selection compares."""
+    mantissa, exponent = np.frexp(np.asarray(scores, dtype=np.float64))
+    return np.ldexp(np.round(np.ldexp(mantissa, RANK_BITS)), exponent - RANK_BITS)
+
 
 def select(ids: Sequence[str], scores: np.ndarray, ratio: float, mode: str = "top", seed: int = 0) -> list[str]:
     """Keep exactly k ids, by one of four modes.
 
-    `top`, `bottom` and `middle` keep the highest, lowest or central band of scores, ties broken by
-    ascending id, so the kept set never depends on pool order. `sample` draws k without replacement with
+    `top`, `bottom` and `middle` keep the highest, lowest or central band of scores, compared at RANK_BITS
+    significant bits with ties broken by ascending id, so the kept set never depends on pool order. `sample` draws k without replacement with
     probability proportional to the (positive) score, by Gumbel top-k with noise hashed from (seed, id):
     inverse-propensity sampling when the score is 1 / density.
     """
@@ -52,6 +63,7 @@ def select(ids: Sequence[str], scores: np.ndarray, ratio: float, mode: str = "to
             raise CriterionError("selection mode 'sample' needs positive scores (sampling weights)")
         u = np.array([unit_hash(i, seed) for i in ids]).clip(1e-12, 1 - 1e-12)
         scores = np.log(scores) - np.log(-np.log(u))
+    scores = rank_key(scores)
     # lexsort sorts by its last key first: by score (negated to keep the highest), then by id.
     order = np.lexsort((keys, scores if mode == "bottom" or mode == "middle" else -scores))
     start = (len(ids) - k) // 2 if mode == "middle" else 0

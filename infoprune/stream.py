@@ -4,7 +4,7 @@
 (capped at the preset's probe_bytes) and one shard of pool documents at a time, plus a few numbers per pool
 sample when selecting. It reads the corpus twice:
 
-1. the split: every document gets its hash band exactly as `samples.split_documents` gives it; the probe
+1. the split: every document gets its hash band from `samples.band`, as in the in-memory split; the probe
    slice (the hash-order prefix of the probe band up to probe_bytes) is kept, the pool band is counted;
 2. the pool, in shards of `shard_docs` consecutive pool documents. Shard i is scored by rank i % world
    size and written to OUT/shards/shard-{i:05d}.parquet with a checksum. Its contents depend on the
@@ -33,13 +33,13 @@ import pandas as pd
 
 from . import criterion as registry
 from .atomic import atomic_file, atomic_write_bytes, atomic_write_json, read_entry, write_checked
-from .config import CriterionSpec, DataConfig, RunConfig, derive_seed, stable_hash
+from .config import CriterionSpec, DataConfig, RunConfig, Seeds, stable_hash
 from .criterion import ScoringContext
 from .distributed import World
 from .documents import Document
 from .errors import UserError
 from .probe import load_or_train_probe, probe_key
-from .samples import HELDOUT_BAND, PROBE_BAND, chunk, is_ood, unit_hash
+from .samples import band, chunk, unit_hash
 from .scoring import token_nll
 from .select import MODES, check_ratio, check_scores, select
 from .sources._registry import CorpusError
@@ -52,14 +52,6 @@ Log = Callable[[str], None]
 
 
 # --- pass 1: the split -------------------------------------------------------------------------------
-
-
-def band(doc: Document, data: DataConfig) -> str:
-    """The part of the split `doc` belongs to, as in samples.split_documents."""
-    if is_ood(doc, data.ood):
-        return "ood"
-    u = unit_hash(doc.id, data.split_seed)
-    return "heldout" if u < HELDOUT_BAND[1] else "probe" if u < PROBE_BAND[1] else "pool"
 
 
 class Prefix:
@@ -197,9 +189,10 @@ def score_shard(docs: list[Document], tok, nll, cfg: RunConfig, specs: tuple[Cri
     table = pd.DataFrame({"id": ids, "source": [s.source for s in samples],
                           "n_tokens": [len(s.tokens) for s in samples], "n_bytes": [s.n_bytes for s in samples],
                           "text": [s.text for s in samples]})
-    ctx = ScoringContext(seed=derive_seed(seed, "selection"), nll=nll)  # its memo lives as long as the shard
+    ctx = ScoringContext(nll=nll)  # its memo lives as long as the shard
     for spec in specs:
-        table[spec.label] = check_scores(spec.label, ids, registry.build(spec).score(samples, ctx))
+        raw, _ = registry.score(registry.build(spec), samples, ctx, Seeds.of(seed).selection)
+        table[spec.label] = check_scores(spec.label, ids, raw)
     return table
 
 
@@ -224,7 +217,7 @@ def prune_corpus(cfg: RunConfig, out: Path, ratio: float, *, pool_bytes: int | N
     """Score the pool of `cfg.data.corpus` with `cfg.criteria` in shards under `out`, then (main rank) select.
 
     Returns the main rank's summary (see `merge`), None on the other ranks. `seed` is that of `bench score`
-    and `bench prune`: seeded criteria score under derive_seed(seed, "selection"), `sample` draws with it.
+    and `bench prune`, and of a run's cells: seeded criteria score, and `sample` draws, with Seeds.of(seed).selection.
     """
     world = world or World()
     specs = streamable(cfg.criteria)
@@ -399,7 +392,7 @@ def merge(out: Path, key: str, world_size: int, ratio: float, select_by: str, mo
         raise UserError(f"cannot merge {out}: the sample id {repeated.iloc[0]!r} occurs twice; document ids must be unique")
     spec = registry.parse_specs(select_by)[0]
     mode = mode or registry.build(spec).keep
-    kept = set(select(list(table["id"]), table[select_by].to_numpy(dtype=float), ratio, mode, seed))
+    kept = set(select(list(table["id"]), table[select_by].to_numpy(dtype=float), ratio, mode, Seeds.of(seed).selection))
     atomic_write_bytes(out / "scores.parquet", table.to_parquet(index=False))
     kept_tokens = 0
     with atomic_file(out / "kept.jsonl", "w") as f:

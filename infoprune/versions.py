@@ -9,8 +9,8 @@ from .compiled import cxx_compiler
 
 # Part of every cached model's key (cells and probe) and of every cell's key, with the library versions: bump it
 # when the training or scoring code changes its results. 2: the fused, chunked head loss on CPU (head.py).
-# 3: long CPU trainings compiled (compiled.py).
-MODELS_VERSION = "3"
+# 3: long CPU trainings compiled (compiled.py). 4: the same weights for any thread count (determinism.py).
+MODELS_VERSION = "4"
 
 
 def package_versions() -> dict[str, str]:

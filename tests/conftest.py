@@ -63,6 +63,24 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def no_fetching(monkeypatch):
+    """Tests never fetch packages: a command that would reach a package registry (apt-get, pip download) fails
+    here, unless the test replaced subprocess.run with a stand-in of its own (the tests of the fetch itself)."""
+    import subprocess
+
+    from infoprune.sources import _fetch
+
+    real, genuine = _fetch._run, subprocess.run
+
+    def guarded(cmd, *args, **kwargs):
+        if _fetch.subprocess.run is genuine and (cmd[0] == "apt-get" or "download" in cmd):
+            raise AssertionError(f"a test tried to reach a package registry: {' '.join(map(str, cmd[:6]))}")
+        return real(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(_fetch, "_run", guarded)
+
+
 @pytest.fixture
 def count_training(monkeypatch):
     """Counts cells trained (the probe excluded) while still training them."""
@@ -103,7 +121,7 @@ def tiny_config(corpus: Path, out: Path, data_dir: Path, **overrides) -> RunConf
         criteria=parse_specs(overrides.pop("criteria", "random,length,information")),
         ratios=overrides.pop("ratios", (0.5,)),
         seeds=overrides.pop("seeds", (0,)),
-        data=DataConfig(corpus=f"jsonl:{corpus}", probe_bytes=4_000, pool_bytes=12_000, heldout_bytes=3_000,
+        data=DataConfig(corpus=f"jsonl:{corpus}", probe_bytes=4_000, pool_bytes=12_000, test_bytes=3_000, dev_bytes=3_000,
                         ood="letters/work3", ood_bytes=2_000),
         model=ModelConfig(vocab_size=300, seq_len=32, d_model=32, n_layers=1, n_heads=2, d_ff=64),
         train=TrainConfig(budget="tokens:2048", batch_size=4, precision="fp32"),

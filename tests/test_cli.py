@@ -4,6 +4,10 @@ import pytest
 import torch
 
 from conftest import make_documents, write_jsonl
+from test_downstream_run import items
+from test_harness import write_task
+
+from infoprune.tasks import local_names
 
 from bench.cli import main
 
@@ -72,6 +76,8 @@ def test_perf_refuses_a_missing_corpus_before_timing_anything(capsys, tmp_path):
 def test_smoke_run_then_report(capsys, tmp_path):
     corpus = write_jsonl(tmp_path / "c.jsonl", make_documents(200))
     out = tmp_path / "out"
+    for i, name in enumerate(local_names()):  # the smoke preset's tasks, ready in the cache: nothing is fetched
+        write_task(tmp_path / "d", name, items(30, i))
     code, table, _ = run_cli(capsys, "run", "--preset", "smoke", "--criteria", "random,length,information",
                              "--ratios", "0.5", "--corpus", f"jsonl:{corpus}", "--ood", "letters/work3",
                              "--out", str(out), "--data-dir", str(tmp_path / "d"))

@@ -215,11 +215,12 @@ def test_two_runs_sharing_one_data_dir_from_empty_equal_the_same_runs_one_after_
     for kind in ("corpus/", "tokenizers/", "probes/", "scores/", "embeddings/"):
         assert any(k.startswith(kind) for k in shared_files), kind
     differ = [k for k in shared_files if shared_files[k] != alone_files[k]]
-    # A trained model's record holds its training time: compare it without that.
-    timed = [k for k in differ if k.endswith(("train.json", "train.json.sha256"))]
+    # A trained model's record, and the cost record beside a cache entry, hold times: compare them without.
+    timed = [k for k in differ if k.endswith(("train.json", "train.json.sha256", ".meta.json"))]
     for k in timed:
         if k.endswith(".json"):
-            untimed = [{f: v for f, v in json.loads(files[k]).items() if f != "seconds"} for files in (shared_files, alone_files)]
+            untimed = [{f: v for f, v in json.loads(files[k]).items() if f not in ("seconds", "stages", "where")}
+                       for files in (shared_files, alone_files)]
             assert untimed[0] == untimed[1], k
     assert [k for k in differ if k not in timed] == []
     for name in shared_files:

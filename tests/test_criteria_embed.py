@@ -220,11 +220,14 @@ def test_embed_samples_caches_on_disk(tmp_path, monkeypatch):
     calls, logs = [], []
     monkeypatch.setattr(embed, "embed_texts", fake_embed_texts(calls))
     pool = [sample("x/0", "alpha"), sample("x/1", "beta gamma")]
-    first = embed.embed_samples(pool, tmp_path, logs.append)
+    first, cost = embed.embed_samples(pool, tmp_path, logs.append)
     assert first.shape == (2, D) and first.dtype == np.float32 and len(calls) == 1
     assert len(list((tmp_path / "embeddings").glob("*.npy"))) == 1
     assert any(line.startswith("embed: 2 samples") for line in logs)
-    assert np.array_equal(embed.embed_samples(pool, tmp_path, logs.append), first) and len(calls) == 1
+    again, cached = embed.embed_samples(pool, tmp_path, logs.append)
+    assert np.array_equal(again, first) and len(calls) == 1
+    # What the embedding cost is recorded beside the entry, so a run that reuses it can still report it.
+    assert "cached" not in cost and cached == cost | {"cached": True} and cost["where"]["device"] == "cpu"
     # A changed text is a new cache entry, not a stale hit.
     embed.embed_samples([pool[0], sample("x/1", "beta delta")], tmp_path, logs.append)
     assert len(calls) == 2
@@ -234,14 +237,14 @@ def test_embed_samples_recomputes_a_corrupt_or_misshapen_cache(tmp_path, monkeyp
     calls, logs = [], []
     monkeypatch.setattr(embed, "embed_texts", fake_embed_texts(calls))
     pool = [sample("x/0", "alpha"), sample("x/1", "beta")]
-    good = embed.embed_samples(pool, tmp_path, logs.append)
+    good, _ = embed.embed_samples(pool, tmp_path, logs.append)
     (path,) = (tmp_path / "embeddings").glob("*.npy")
     for bad in (b"not a numpy file", None):
         if bad is None:
             np.save(path, np.zeros((3, D), dtype=np.float32))
         else:
             path.write_bytes(bad)
-        assert np.array_equal(embed.embed_samples(pool, tmp_path, logs.append), good)
+        assert np.array_equal(embed.embed_samples(pool, tmp_path, logs.append)[0], good)
         assert "fails its checksum" in logs[-2] and logs[-1].startswith("embed:")
         assert np.array_equal(np.load(path), good)  # rewritten
     assert len(calls) == 3
@@ -262,7 +265,7 @@ def test_minilm_embeds_paraphrases_close_and_the_cache_round_trips(tmp_path, mon
     assert x[0] @ x[1] > 0.7 and x[0] @ x[1] > x[0] @ x[2] + 0.4 and x[0] @ x[1] > x[1] @ x[2] + 0.4
 
     pool = [sample(f"s/{i}", t) for i, t in enumerate(texts)]
-    first = embed.embed_samples(pool, tmp_path, lambda line: None)
+    first, _ = embed.embed_samples(pool, tmp_path, lambda line: None)
     assert np.allclose(first, x, atol=1e-5)
     import transformers
 
@@ -270,4 +273,4 @@ def test_minilm_embeds_paraphrases_close_and_the_cache_round_trips(tmp_path, mon
         raise AssertionError("the model was loaded although the embeddings are cached")
 
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", no_model)
-    assert np.array_equal(embed.embed_samples(pool, tmp_path, lambda line: None), first)
+    assert np.array_equal(embed.embed_samples(pool, tmp_path, lambda line: None)[0], first)

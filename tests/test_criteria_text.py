@@ -117,11 +117,11 @@ def dsir_pool():
 
     pool = [sample(f"p/ships/{i}", "ships", shuffled(TOPIC_A)) for i in range(5)]
     pool += [sample(f"p/law/{i}", "law", shuffled(TOPIC_B)) for i in range(5)]
-    heldout = [sample(f"h/ships/{i}", "ships", shuffled(TOPIC_A)) for i in range(3)]
-    return pool, ScoringContext(seed=0, nll=None, heldout=heldout)
+    dev = [sample(f"h/ships/{i}", "ships", shuffled(TOPIC_A)) for i in range(3)]
+    return pool, ScoringContext(seed=0, target=dev)
 
 
-def test_dsir_keeps_the_samples_like_the_heldout_target():
+def test_dsir_keeps_the_samples_like_the_dev_target():
     pool, ctx = dsir_pool()
     assert group(kept(pool, scores_of("dsir", pool, ctx), 0.5)) == {"ships"}
     assert group(kept(pool, scores_of("dsir", pool, ctx, buckets="50"), 0.5)) == {"ships"}
@@ -130,10 +130,10 @@ def test_dsir_keeps_the_samples_like_the_heldout_target():
 def test_dsir_target_can_be_a_pool_source_and_rejects_an_unknown_one():
     pool, ctx = dsir_pool()
     assert group(kept(pool, scores_of("dsir", pool, ctx, target="law"), 0.5)) == {"law"}
-    with pytest.raises(CriterionError, match="unknown target source 'poetry'; valid: heldout, law, ships"):
+    with pytest.raises(CriterionError, match="unknown target source 'poetry'; valid: dev, law, ships"):
         scores_of("dsir", pool, ctx, target="poetry")
-    with pytest.raises(CriterionError, match="no held-out samples"):
-        scores_of("dsir", pool, ScoringContext(seed=0, nll=None))
+    with pytest.raises(CriterionError, match="dev set is empty"):
+        scores_of("dsir", pool, ScoringContext(seed=0))
 
 
 def test_dsir_hash_is_stable_across_processes():

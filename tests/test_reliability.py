@@ -24,12 +24,12 @@ import pytest
 from conftest import WORDS, Exploding, NotANumber, make_documents, tiny_config, write_jsonl
 
 import infoprune.pipeline as pipeline
-from infoprune.config import CriterionSpec
+from infoprune.config import CriterionSpec, DataConfig
 from infoprune.criterion import REGISTRY
 from infoprune.documents import Document
 from infoprune.errors import UserError
 from infoprune.pipeline import Cell, Pipeline, run
-from infoprune.samples import PROBE_BAND, unit_hash
+from infoprune.samples import band, unit_hash
 from infoprune.store import RunStore
 
 TESTS = Path(__file__).parent
@@ -350,7 +350,7 @@ def test_an_interrupted_cli_exits_130_with_one_line_keeps_finished_cells_and_res
     manifest = json.loads((out / "manifest.json").read_text())
     streams = manifest["seed_streams"]
     assert sorted(streams) == ["0", "1"]
-    assert all(sorted(s) == ["data_order", "eval", "init", "selection"] for s in streams.values())
+    assert all(sorted(s) == ["data_order", "diagnose", "init", "selection"] for s in streams.values())
     values = [v for s in streams.values() for v in s.values()]
     assert len(set(values)) == len(values)
     for path in cell_files(out):
@@ -411,11 +411,11 @@ def test_a_10_mb_document_is_cut_into_samples_in_linear_time_and_memory(cli, tmp
     took 1.9 GB before chunking started.
     """
     docs = make_documents(120)
-    pool_docs = sorted(unit_hash(d.id, 1) for d in docs
-                       if unit_hash(d.id, 0) >= PROBE_BAND[1] and not d.id.startswith("letters/work3/"))
+    split = DataConfig(ood="letters/work3")
+    pool_docs = sorted(unit_hash(d.id, 1) for d in docs if band(d, split) == "pool")
     # An id in the pool band, taken third in the pool's byte budget: the pool is it and a few others.
     big_id = next(f"huge/book/{i:05d}" for i in range(100_000)
-                  if unit_hash(f"huge/book/{i:05d}", 0) >= PROBE_BAND[1]
+                  if band(Document(f"huge/book/{i:05d}", "huge", ""), split) == "pool"
                   and pool_docs[1] < unit_hash(f"huge/book/{i:05d}", 1) < pool_docs[2])
     text = ten_megabytes()
     corpus = write_jsonl(tmp_path / "big.jsonl", docs + [Document(big_id, "huge", text)])
@@ -493,13 +493,13 @@ def test_a_cache_entry_from_before_checksums_is_said_to_have_none_and_recomputed
     monkeypatch.setattr(embed, "embed_texts", lambda texts: np.ones((len(texts), embed.DIM), np.float32) / 8)
     pipe = Pipeline(cfg, log=lambda m: None)
     first = pipe.scores(CriterionSpec("length"), 0)
-    vectors = embed.embed_samples(pipe.samples["pool"], data, lambda m: None)
+    vectors, _ = embed.embed_samples(pipe.samples["pool"], data, lambda m: None)
     for sidecar in data.rglob("*.sha256"):
         sidecar.unlink()  # as the entries an older version wrote
     logs: list[str] = []
     pipe = Pipeline(cfg, log=logs.append)
     assert (pipe.scores(CriterionSpec("length"), 0) == first).all()
-    assert (embed.embed_samples(pipe.samples["pool"], data, logs.append) == vectors).all()
+    assert (embed.embed_samples(pipe.samples["pool"], data, logs.append)[0] == vectors).all()
     warnings = [m for m in logs if m.startswith("warning:")]
     assert len(warnings) == 3, warnings  # tokenizer, scores, embeddings
     assert all("has no checksum" in m and "corrupt" not in m for m in warnings), warnings
