@@ -96,7 +96,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     cfg = build_config(args)
     world = init(cfg.device)
-    table = score_table(Pipeline(cfg, make_logger(world), world), cfg.criteria, cfg.seeds[0])
+    table = score_table(Pipeline(cfg, make_logger(world), world), cfg.criteria, args.seed)
     shutdown(world)
     if not world.is_main:
         return 0
@@ -189,7 +189,8 @@ def parser() -> argparse.ArgumentParser:
         "corpus, with --probe pool on the pool itself, and --probe smollm2 is pretrained SmolLM2-135M; the "
         "pool (70%% of the documents, capped by --pool-bytes) is what is scored.")
     add_data_options(sc)
-    sc.add_argument("--seeds", help=argparse.SUPPRESS)
+    sc.add_argument("--seed", type=int, default=0, help="the run seed that seeded criteria (random) score under, as "
+                    "the cells of that seed do in 'run' (default 0)")
     sc.add_argument("--out", required=True, help="scores file to write: .parquet or .csv")
     sc.set_defaults(func=cmd_score)
 
@@ -199,7 +200,8 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--ratio", required=True, type=float, help="fraction pruned, in (0, 1)")
     pr.add_argument("--mode", choices=("top", "middle", "bottom", "sample"),
                     help="which scores to keep (default: the criterion's own)")
-    pr.add_argument("--seed", type=int, default=0, help="seed of the 'sample' mode")
+    pr.add_argument("--seed", type=int, default=0, help="the run seed whose selection stream the 'sample' mode draws "
+                    "with: the kept set is that of the run's cell of this seed (default 0)")
     pr.add_argument("--out", required=True, help="JSON-lines file of the kept samples {id, source, text}")
     pr.set_defaults(func=cmd_prune)
 

@@ -123,7 +123,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         base,
         criteria=parse_specs(args.criteria),
         ratios=parse_ratios(args.ratios) if getattr(args, "ratios", None) else base.ratios,
-        seeds=parse_seeds(args.seeds) if args.seeds else base.seeds,
+        seeds=parse_seeds(args.seeds) if getattr(args, "seeds", None) else base.seeds,
         probe=args.probe,
         tasks=tasks,
         data=data,

@@ -240,9 +240,10 @@ class Pipeline:
     def _check_per_sample(self, crit, spec: CriterionSpec, seed: int, pool: list[Sample], scores: np.ndarray) -> None:
         """A criterion that declares per_sample = True (so that prune-corpus scores it shard by shard) must give
         a sample the same score alone as in the pool: checked on a few samples, to rounding noise."""
-        picked = sorted(range(len(pool)), key=lambda i: pool[i].id)[: self.PER_SAMPLE_CHECK]
-        if len(picked) == len(pool):
+        if len(pool) <= self.PER_SAMPLE_CHECK:
             return
+        by_id = sorted(range(len(pool)), key=lambda i: pool[i].id)
+        picked = by_id[:: len(pool) // self.PER_SAMPLE_CHECK][: self.PER_SAMPLE_CHECK]  # spread over the pool
         alone, _ = registry.score(crit, [pool[i] for i in picked], self.context, Seeds.of(seed).selection)
         alone = check_scores(spec.label, [pool[i].id for i in picked], alone)
         if not np.allclose(alone, scores[picked], rtol=1e-5, atol=1e-8):
@@ -491,6 +492,10 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         info["probe"] = {"key": pipe.probe_key, "source": cfg.probe}
         if "probe" in pipe.__dict__:
             info["probe"]["non_embedding_params"] = count_params(pipe.probe)
+    if any(registry.build(spec).uses_embedder for spec in cfg.criteria):
+        from .embed import EMBED_VERSION, MODEL_NAME
+
+        info["embedder"] = {"model": MODEL_NAME, "version": EMBED_VERSION, "precision": "fp32"}
     model = build_model(cfg.model, 0)
     info["model"] = {"non_embedding_params": count_params(model), "params": count_params(model, non_embedding=False)}
     if "task_info" in pipe.__dict__:

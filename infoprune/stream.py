@@ -43,7 +43,8 @@ from .samples import band, chunk, unit_hash
 from .scoring import token_nll
 from .select import MODES, check_ratio, check_scores, select
 from .sources._registry import CorpusError
-from .sources.lazy import open_corpus, read_jsonl
+from .sources._files import read_jsonl
+from .sources.lazy import open_corpus
 from .tokenizer import eos_id, load_or_train
 
 STREAM_VERSION = "1"  # part of the run key: bump when a shard's contents change for the same inputs

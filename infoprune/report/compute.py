@@ -50,7 +50,11 @@ def _mean(xs) -> float:
 
 def accounting(run: Run) -> tuple[Table | None, list[str]]:
     """The compute table and the paragraph that reads it; (None, []) when the run recorded no timings."""
-    timings = run.manifest.get("timings", {})
+    measured = run.manifest.get("timings", {})
+    # A stage this run found in the cache costs what it cost where an earlier run computed it (marked *).
+    cached = {k: v for k, v in run.manifest.get("cached_costs", {}).items()
+              if isinstance(v, dict) and "seconds" in v and k not in measured}
+    timings = {k: v["seconds"] for k, v in cached.items()} | measured
     records = [r for r in run.records if r.get("train", {}).get("tokens") and r.get("seconds", {}).get("train")]
     if not records or not timings:
         return None, []
@@ -75,15 +79,20 @@ def accounting(run: Run) -> tuple[Table | None, list[str]]:
         ("one-off cost", "scoring s"), ("one-off cost", "total s"), ("one-off cost", "LM GFLOP"),
         ("one-off cost", "÷ cell training")] + [("saved s per run at epochs:1", pct(r)) for r in ratios]
     rows, records_out, nested_any = [], [], False
+    embedder = run.manifest.get("embedder", {}).get("model", "all-MiniLM-L6-v2").rsplit("/", 1)[-1]
+
+    def seconds(key: str, t: float | None) -> Cell:
+        return Cell("—") if t is None else Cell(f"{t:.1f}", mark="*" if key in cached else "")
+
     for crit in run.criteria:
         info = run.criterion_info(crit)
         score_s = timings.get(f"score/{crit}")
-        needs = [name for name, flag in (("probe", "uses_probe"), ("embedder", "uses_embedder")) if info.get(flag)]
+        needs = [name for name, flag in (("probe", "uses_probe"), (embedder, "uses_embedder")) if info.get(flag)]
         row = [Cell(crit), Cell("+".join(needs) or "—")]
         total = score_s
         for key, _, flag in stages:
             t = timings[key] if info.get(flag) else None
-            row.append(Cell(f"{t:.1f}" if t is not None else "—"))
+            row.append(seconds(key, t))
             if t is not None and total is not None:
                 # A shared stage runs inside the scoring of the first criterion that needs it, so a scoring
                 # time at least as long as the stage already holds it: adding it again would count it twice.
@@ -92,7 +101,7 @@ def accounting(run: Run) -> tuple[Table | None, list[str]]:
                 else:
                     total += t
         flops = probe_flops if info.get("uses_probe") else (0.0 if info else None)
-        row += [Cell(f"{score_s:.1f}" if score_s is not None else "—"),
+        row += [seconds(f"score/{crit}", score_s),
                 Cell(f"{total:.1f}" if total is not None else "—"),
                 Cell(f"{flops / 1e9:,.1f}" if flops is not None else "—"),
                 Cell(f"{total / cell_s:.2f}" if total is not None else "—")]
@@ -110,9 +119,13 @@ def accounting(run: Run) -> tuple[Table | None, list[str]]:
         records_out.append(rec)
     notes = ["Seconds as the manifest recorded them on this machine. total: scoring plus each shared stage the "
              "criterion needs, counted in full for every criterion, as if it ran alone."]
+    if cached:
+        places = sorted({_place(v.get("where")) for v in cached.values()})
+        notes.append("* from the cache: this run reused the stage, and the seconds are what it cost when an "
+                     f"earlier run computed it ({'; '.join(places)}).")
     if any(f"score/{c}" not in timings for c in run.criteria):
-        notes.append("— for scoring: not timed in this run folder (its scores came from the cache of an earlier "
-                     "run, or the criterion failed).")
+        notes.append("— for scoring: not timed in this run folder (its scores came from a cache entry that did "
+                     "not record its cost, or the criterion failed).")
     if nested_any:
         notes.append("A shared stage (probe training, embedding) runs inside the scoring of the first criterion "
                      "that needs it; where the scoring time already holds it, it is not added again.")
@@ -123,6 +136,12 @@ def accounting(run: Run) -> tuple[Table | None, list[str]]:
     table = Table("compute", "Compute: each criterion's one-off cost against the training it saves", columns, rows,
                   "ll" + "r" * (len(columns) - 2), notes=notes, data=pd.DataFrame(records_out))
     return table, _paragraph(run, cell_tokens, cell_s, n_model, pool_tokens, tokens_per_s, records_out)
+
+
+def _place(where) -> str:
+    if not isinstance(where, dict):
+        return "where, unrecorded"
+    return f"{where.get('cpu', '?')}, {where.get('threads', '?')} threads, {where.get('device', '?')}"
 
 
 def _paragraph(run: Run, cell_tokens, cell_s, n_model, pool_tokens, tokens_per_s, recs: list[dict]) -> list[str]:

@@ -89,6 +89,34 @@ def config_line(run: Run) -> str:
     return "; ".join(parts) + "."
 
 
+def target_line(run: Run) -> str | None:
+    """Which text the criteria that select towards a target read: the dev set, never the test set."""
+    declared = [c for c in run.criteria if run.criterion_info(c).get("uses_target")]
+    if not declared:
+        return None
+    split = run.manifest.get("split", {})
+
+    def described(name: str) -> str:
+        part = split.get(name, {})
+        if not part:
+            return ""
+        return f" ({part['samples']:,} samples, {part['tokens']:,} tokens, fingerprint {part['fingerprint']})"
+
+    readers = [c for c in declared if "target" in run.criterion_info(c).get("services_used", [])]
+    text = []
+    if readers:
+        text.append(f"{', '.join(f'`{c}`' for c in readers)} read the dev set{described('dev')}: held-out text that "
+                    "no model trains on and no metric reads. Evaluation reads the test set"
+                    f"{described('in_domain')} alone, and no criterion is offered it.")
+    others = [c for c in declared if c not in readers]
+    if others:
+        recorded = all("services_used" in run.criterion_info(c) for c in others)
+        why = ("their parameters name pool text as the target instead" if recorded else
+               "this run folder does not record which services their scoring used")
+        text.append(f"{', '.join(f'`{c}`' for c in others)} read no target set of this run: {why}.")
+    return " ".join(text)
+
+
 def at_a_glance(run: Run) -> list[str]:
     """One sentence per ratio: the best criterion on in-domain bpb, next to random and the full data."""
     metric = "bpb/in_domain"
@@ -131,6 +159,9 @@ def build(run: Run, tables: dict[str, Table], compute: tuple[Table | None, list[
           files: list[str]) -> list[Block]:
     name = run.dir.resolve().name
     blocks: list[Block] = [("h1", f"{name}: data-pruning benchmark report"), ("p", config_line(run))]
+    targets = target_line(run)
+    if targets:
+        blocks.append(("p", targets))
     glance = at_a_glance(run)
     if glance:
         blocks += [("h2", "At a glance"), ("p", " ".join(glance) + (

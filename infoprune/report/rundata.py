@@ -134,33 +134,13 @@ class Run:
         return bits.astype(bool)
 
     def criterion_info(self, label: str) -> dict:
-        """keep (selection mode), uses_probe, uses_embedder, seeded: from the manifest when it says,
-        else from the criterion's class; {} for a criterion this installation does not have."""
+        """keep (selection mode), the service flags (uses_probe, uses_embedder, uses_target, seeded) and the
+        services its scoring used: from the manifest, with what an older manifest lacks from the criterion's
+        class; {} for a criterion that neither the manifest nor this installation knows."""
         if label not in self._info:
-            self._info[label] = self._criterion_info(label)
+            listed = self.manifest.get("criteria_info", {}).get(label)
+            self._info[label] = _class_info(label) | (listed if isinstance(listed, dict) else {})
         return self._info[label]
-
-    def _criterion_info(self, label: str) -> dict:
-        listed = self.manifest.get("criteria_info", {}).get(label)
-        if isinstance(listed, dict):
-            return listed
-        try:
-            import inspect
-
-            from .. import criterion as registry
-
-            spec = registry.parse_specs(label)[0]
-            cls, crit = registry.get(spec.name), registry.build(spec)
-        except Exception:  # a plugin that is not installed here: the report goes on without it
-            return {}
-        embeds = getattr(cls, "uses_embedder", None)
-        if embeds is None:  # the interface has no flag for it; the embedder is reached through ctx.embeddings
-            try:
-                embeds = "embeddings(" in inspect.getsource(cls)
-            except (OSError, TypeError):
-                embeds = False
-        return {"keep": crit.keep, "uses_probe": bool(cls.uses_probe), "uses_embedder": bool(embeds),
-                "seeded": bool(cls.seeded)}
 
     @property
     def score_columns(self) -> list[str]:
@@ -168,6 +148,16 @@ class Run:
             return []
         present = [c for c in self.scores.columns if c != "id"]
         return sorted(present, key=lambda c: (c != BASELINE, c))
+
+
+def _class_info(label: str) -> dict:
+    from .. import criterion as registry
+
+    try:
+        crit = registry.build(registry.parse_specs(label)[0])
+    except Exception:  # a plugin that is not installed here: the report goes on without it
+        return {}
+    return {"keep": crit.keep, **{flag: bool(getattr(crit, flag)) for flag in registry.SERVICES.values()}}
 
 
 def load_run(run_dir: Path) -> Run:

@@ -23,6 +23,7 @@ from infoprune.atomic import atomic_write_bytes
 from infoprune.documents import Corpus, Document
 from infoprune.hub import hub_reachable, offline_mode
 from infoprune.sources import _fetch
+from infoprune.sources._files import hf_documents, read_jsonl, text_document, text_files
 from infoprune.sources._registry import CorpusError, SourceSpec, get_source, source_names
 
 Log = Callable[[str], None]
@@ -81,29 +82,10 @@ def _sha256(data: bytes) -> str:
 # --- local files ----------------------------------------------------------------------------
 
 
-def _decode(path: Path, data: bytes, spec: str) -> str:
-    # A NUL byte is valid UTF-8 but never text: it marks a binary file, or UTF-16 text read as bytes.
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise CorpusError(f"corpus {spec}: {path} is binary, not text (a NUL byte at byte {nul}); "
-                          "give UTF-8 text (UTF-16 must be re-encoded as UTF-8)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise CorpusError(f"corpus {spec}: {path} is not valid UTF-8 (byte {e.start}); re-encode it as UTF-8") from None
-
-
 def _load_jsonl(spec: str, path: Path, log: Log) -> Corpus:
     start = time.monotonic()
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CorpusError(f"corpus {spec}: cannot read {path} ({e.strerror or e}); give an existing JSON-lines file") from None
     docs, ids = [], set()
-    for line_no, line in enumerate(_decode(path, data, spec).split("\n"), start=1):
-        if not line.strip():
-            continue
-        doc = jsonl_document(spec, path, line_no, line)
+    for line_no, doc in read_jsonl(spec, path):
         if doc.id in ids:
             raise CorpusError(f"corpus {spec}: {path} line {line_no} repeats the id {doc.id!r}; ids must be unique")
         ids.add(doc.id)
@@ -114,37 +96,17 @@ def _load_jsonl(spec: str, path: Path, log: Log) -> Corpus:
         entry["path"] = str(path)
     n_bytes = sum(e["n_bytes"] for e in stats.values())
     log(f"corpus: {path}: {len(docs)} documents ({_mb(n_bytes)}) in {time.monotonic() - start:.1f}s")
-    return _corpus(spec, docs, stats, _sha256(data))
-
-
-def jsonl_document(spec: str, path: Path, line_no: int, line: str) -> Document:
-    """The document on one non-blank line of a JSON-lines corpus: {"text": ..., "id"?: ..., "source"?: ...}."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as e:
-        raise CorpusError(f"corpus {spec}: {path} line {line_no} is not valid JSON ({e.msg}); each line must be one JSON object with a \"text\" field") from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-        raise CorpusError(f"corpus {spec}: {path} line {line_no} is not a JSON object with a string \"text\" field")
-    return Document(id=str(obj.get("id", f"{path.stem}/{line_no}")), source=str(obj.get("source", path.stem)),
-                    text=obj["text"])
+    return _corpus(spec, docs, stats, _sha256(path.read_bytes()))
 
 
 def _load_text(spec: str, root: Path, log: Log) -> Corpus:
     start = time.monotonic()
-    if not root.is_dir():
-        raise CorpusError(f"corpus {spec}: {root} is not a directory; give a folder of .txt/.md files")
-    files = sorted((p for p in root.rglob("*") if p.suffix in (".txt", ".md") and p.is_file()),
-                   key=lambda p: p.relative_to(root).as_posix())
+    files = text_files(spec, root)
     docs, h = [], hashlib.sha256()
-    for path in files:
-        rel = path.relative_to(root).as_posix()
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise CorpusError(f"corpus {spec}: cannot read {path} ({e.strerror or e})") from None
-        h.update(json.dumps([rel, _sha256(data)]).encode())
-        source = rel.split("/", 1)[0] if "/" in rel else root.resolve().name
-        docs.append(Document(id=rel, source=source, text=_decode(path, data, spec)))
+    for rel in files:
+        doc = text_document(spec, root, rel)
+        h.update(json.dumps([rel, _sha256(doc.text.encode("utf-8"))]).encode())  # UTF-8 text: the file's bytes
+        docs.append(doc)
     stats: dict[str, dict] = {}
     docs = _keep_nonblank(docs, stats)
     n_bytes = sum(e["n_bytes"] for e in stats.values())
@@ -172,14 +134,11 @@ def _load_hf(spec: str, arg: str, log: Log) -> Corpus:
         raise CorpusError(f"corpus {spec}: cannot load the Hugging Face dataset {name!r}: the Hugging Face hub is unreachable or has no such dataset ({reason}); {advice}") from None
     if "text" not in (ds.column_names or []):
         raise CorpusError(f"corpus {spec}: the dataset has no \"text\" column (it has {', '.join(ds.column_names or [])}); {advice}")
-    source = name.rsplit("/", 1)[-1]
-    work = config or "train"
     h = hashlib.sha256()
     docs = []
-    for i, text in enumerate(ds["text"]):
-        text = text or ""
-        h.update(_sha256(text.encode("utf-8")).encode())
-        docs.append(Document(id=f"{source}/{work}/{i:07d}", source=source, text=text))
+    for doc in hf_documents(ds["text"], name, config):
+        h.update(_sha256(doc.text.encode("utf-8")).encode())
+        docs.append(doc)
     stats: dict[str, dict] = {}
     docs = _keep_nonblank(docs, stats)
     n_bytes = sum(e["n_bytes"] for e in stats.values())

@@ -1,7 +1,7 @@
 """Corpora read lazily, one document at a time, for `infoprune/stream.py` (corpora larger than memory).
 
-Ids, validation and messages are those of `_load.py`, so a document gets the id (and so the hash band) it
-gets when the corpus is loaded into memory. A jsonl file is read line by line rather than through
+Ids, validation and messages come from `_files.py`, as for `_load.py`, so a document gets the id (and so the
+hash band) it gets when the corpus is loaded into memory. A jsonl file is read line by line rather than through
 `datasets`: its JSON reader infers one type per column and block, so an `id` that is a number on one line
 and a string on another fails, and its errors carry no line number. A Hugging Face dataset is streamed
 (or memory-mapped from the local cache when offline).
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from infoprune.documents import Document
 from infoprune.hub import offline_mode
-from infoprune.sources._load import FORMS, _decode, _hub_reachable, _resolve, jsonl_document, load_corpus
+from infoprune.sources._files import hf_documents, read_jsonl, text_document, text_files
+from infoprune.sources._load import FORMS, _hub_reachable, _resolve, load_corpus
 from infoprune.sources._registry import CorpusError
 
 Log = Callable[[str], None]
@@ -35,46 +36,11 @@ def open_corpus(spec: str, data_dir: Path, log: Log = print) -> Callable[[], Ite
         return lambda: (doc for _, doc in read_jsonl(spec, path))
     if kind == "text" and arg:
         root = Path(arg).expanduser()
-        if not root.is_dir():
-            raise CorpusError(f"corpus {spec}: {root} is not a directory; give a folder of .txt/.md files")
-        return lambda: _text(spec, root)
+        text_files(spec, root)  # a missing folder is reported now, before any work
+        return lambda: (text_document(spec, root, rel) for rel in text_files(spec, root))
     if kind == "hf" and arg:
         return lambda: _hf(spec, arg, log)
     raise CorpusError(f"unknown corpus {spec!r}: the valid forms are {FORMS}")
-
-
-def read_jsonl(spec: str, path: Path) -> Iterator[tuple[int, Document]]:
-    """(line number, document) for each non-empty line: one line in memory at a time."""
-    try:
-        f = path.open("rb")
-    except OSError as e:
-        raise CorpusError(f"corpus {spec}: cannot read {path} ({e.strerror or e}); give an existing JSON-lines file") from None
-    offset = 0
-    with f:
-        for line_no, raw in enumerate(f, start=1):
-            if b"\x00" in raw:
-                raise CorpusError(f"corpus {spec}: {path} is binary, not text (a NUL byte at byte {offset + raw.index(0)}); "
-                                  "give UTF-8 text (UTF-16 must be re-encoded as UTF-8)")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise CorpusError(f"corpus {spec}: {path} is not valid UTF-8 (byte {offset + e.start}); re-encode it as UTF-8") from None
-            offset += len(raw)
-            if not line.strip():
-                continue
-            yield line_no, jsonl_document(spec, path, line_no, line)
-
-
-def _text(spec: str, root: Path) -> Iterator[Document]:
-    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.suffix in (".txt", ".md") and p.is_file())
-    for rel in files:
-        path = root / rel
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise CorpusError(f"corpus {spec}: cannot read {path} ({e.strerror or e})") from None
-        source = rel.split("/", 1)[0] if "/" in rel else root.resolve().name
-        yield Document(rel, source, _decode(path, data, spec))
 
 
 def _hf(spec: str, arg: str, log: Log) -> Iterator[Document]:
@@ -100,6 +66,4 @@ def _hf(spec: str, arg: str, log: Log) -> Iterator[Document]:
                           f"unreachable or has no such dataset ({reason}); {advice}") from None
     if "text" not in columns:
         raise CorpusError(f"corpus {spec}: the dataset has no \"text\" column (it has {', '.join(columns)}); {advice}")
-    source, work = name.rsplit("/", 1)[-1], config or "train"
-    for i, row in enumerate(ds.select_columns(["text"])):
-        yield Document(f"{source}/{work}/{i:07d}", source, row["text"] or "")
+    yield from hf_documents((row["text"] for row in ds.select_columns(["text"])), name, config)
