@@ -138,6 +138,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_isa_check(args: argparse.Namespace) -> int:
+    import json
+    import subprocess
+    import tempfile
+
+    from infoprune.atomic import atomic_write_json, atomic_write_text
+    from infoprune.config import default_data_dir
+    from infoprune.determinism import cpu_info
+    from infoprune.isa import SIMD_BITS, compute, config_of, forced_env, report, seed_corpus
+
+    run_dir = Path(args.run_dir)
+    config_of(run_dir)  # not a run folder: one line, before any work
+    if args.result:  # the child: compute under the vector units this process was started with
+        result = compute(run_dir, args.seed, args.retrain, Path(args.data_dir), args.simd_bits, make_logger())
+        atomic_write_json(Path(args.result), result)
+        return 0
+    env = forced_env(args.isa)  # an unknown instruction set: one line, before any work
+    with tempfile.TemporaryDirectory(prefix="isa-check-") as tmp:
+        work = Path(args.data_dir) if args.data_dir else Path(tmp)
+        seed_corpus(default_data_dir(), work)
+        child = [sys.executable, "-m", "bench", "isa-check", str(run_dir), "--seed", str(args.seed), "--retrain",
+                 args.retrain, "--data-dir", str(work), "--result", str(Path(tmp) / "result.json"),
+                 "--simd-bits", str(SIMD_BITS[args.isa])]
+        if subprocess.run(child, env=env).returncode != 0:
+            raise UserError(f"the recomputation under {args.isa} failed (its error is above)")
+        result = json.loads((Path(tmp) / "result.json").read_text())
+    out = Path(args.out or run_dir)
+    text = report(result, args.isa, cpu_info())
+    atomic_write_json(out / "isa_check.json", result | {"isa": args.isa, "machine": cpu_info()})
+    atomic_write_text(out / "isa_check.md", text)
+    print(text)
+    return 0
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from .perf import main
 
@@ -231,6 +265,19 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", help="a folder written by 'bench run'")
     rep.add_argument("--format", default="md,tex,csv", help="table formats to write: any of md,tex,csv,html")
     rep.set_defaults(func=cmd_report)
+
+    ic = sub.add_parser("isa-check", help="recompute a run's scores (and cells) with the CPU restricted to another "
+                        "instruction set, and compare kept sets and metrics with the run's")
+    ic.add_argument("run_dir", help="a folder written by 'bench run'")
+    ic.add_argument("--isa", default="avx2", help="the instruction set to restrict every library to (avx2)")
+    ic.add_argument("--seed", type=int, default=0, help="the run seed whose scores and cells are recomputed")
+    ic.add_argument("--retrain", choices=("none", "full", "all"), default="full", help="cells retrained to measure "
+                    "how far the metrics move: none, the full-data cell, or every cell of the seed")
+    ic.add_argument("--data-dir", help="cache for the recomputation (default: a temporary folder, removed after)")
+    ic.add_argument("--out", help="folder for isa_check.md and isa_check.json (default: the run folder)")
+    ic.add_argument("--result", help=argparse.SUPPRESS)
+    ic.add_argument("--simd-bits", type=int, help=argparse.SUPPRESS)
+    ic.set_defaults(func=cmd_isa_check)
 
     pf = sub.add_parser("perf", help="measure scoring and training throughput against their limits on this machine")
     perf.add_arguments(pf)
