@@ -20,7 +20,8 @@ PRESETS: dict[str, RunConfig] = {
     # Under 3 minutes on 2 CPU cores: the default model on a fifth of its pool and a tenth of its budget.
     "smoke": RunConfig(
         preset="smoke",
-        data=DataConfig(probe_bytes=300_000, pool_bytes=600_000, test_bytes=60_000, dev_bytes=60_000, ood_bytes=40_000),
+        data=DataConfig(probe_bytes=300_000, pool_bytes=600_000, test_bytes=60_000, dev_bytes=60_000,
+                        ood_bytes=40_000),
         model=ModelConfig(vocab_size=2048, seq_len=128, d_model=64, n_layers=2, n_heads=4, d_ff=256),
         train=TrainConfig(budget="tokens:80000", lr=3e-3),
         probe_train=TrainConfig(budget="tokens:200000", lr=3e-3),
@@ -31,7 +32,8 @@ PRESETS: dict[str, RunConfig] = {
     # 800k tokens beats a 1M-parameter one on the 250k tokens it could afford (2.78 vs 3.06 bits/byte).
     "default": RunConfig(
         preset="default",
-        data=DataConfig(probe_bytes=1_500_000, pool_bytes=3_000_000, test_bytes=250_000, dev_bytes=250_000, ood_bytes=120_000),
+        data=DataConfig(probe_bytes=1_500_000, pool_bytes=3_000_000, test_bytes=250_000, dev_bytes=250_000,
+                        ood_bytes=120_000),
         model=ModelConfig(vocab_size=2048, seq_len=128, d_model=64, n_layers=2, n_heads=4, d_ff=256),
         train=TrainConfig(budget="tokens:800000", lr=3e-3),
         probe_train=TrainConfig(budget="tokens:1000000", lr=3e-3),

@@ -4,8 +4,9 @@ Each sample is a bag of hashed word unigrams and bigrams (`buckets` buckets, wor
 bucket = crc32 of the UTF-8 feature mod `buckets`: stable across processes, unlike Python's salted hash).
 p_target and p_raw are add-one smoothed bucket distributions of the target samples and of the pool; the
 score is sum over the sample's features of count * (log p_target - log p_raw). Keeps the samples that look
-most like the target: top-k by default. The default target is the run's dev set (`ctx.target`), held-out
-text split off the band that evaluation reads: never the test text itself. The paper resamples by Gumbel top-k instead; selection mode
+most like the target: top-k by default. The default target is the run's dev set (`ctx.target`): held-out
+text that no model trains on and no metric reads, never the test text itself. The paper resamples by
+Gumbel top-k instead; selection mode
 `sample` does that, but takes weights, i.e. exp(score), not these log weights, so it is not offered here.
 """
 

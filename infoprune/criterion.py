@@ -66,7 +66,7 @@ class ScoringContext:
                  memo: dict | None = None) -> None:
         self._seed, self.nll, self.embed, self._target = seed, nll, embed, target
         self.memo = {} if memo is None else memo
-        self.criterion: Criterion | None = None  # None: unbound, every service is offered (tests of a criterion's maths)
+        self.criterion: Criterion | None = None  # None: unbound, every service offered (tests of a criterion's maths)
         self.used: set[str] = set()
 
     def bind(self, criterion: "Criterion", seed: int) -> "ScoringContext":
@@ -137,7 +137,7 @@ class Criterion:
     uses_probe: ClassVar[bool] = False  # reads ctx.token_nll
     uses_embedder: ClassVar[bool] = False  # reads ctx.embeddings
     uses_target: ClassVar[bool] = False  # reads ctx.target
-    per_sample: ClassVar[bool] = False  # a score depends on its sample alone (and the probe), not the pool: it can stream
+    per_sample: ClassVar[bool] = False  # a score depends on its sample alone (and the probe): it can stream
 
     def __init__(self, **overrides: str) -> None:
         unknown = set(overrides) - set(self.params)

@@ -107,7 +107,8 @@ def compute(run_dir: Path, seed: int, retrain: str, data_dir: Path, simd_bits: i
     pool = pipe.samples["pool"]
     stored_pool = pd.read_parquet(run_dir / "pool.parquet", columns=["id"])
     if list(stored_pool.id) != [s.id for s in pool]:
-        raise UserError(f"the pool rebuilt here is not {run_dir}'s pool (another corpus or tokenizer); nothing to compare")
+        raise UserError(f"the pool rebuilt here is not {run_dir}'s pool (another corpus or tokenizer); "
+                        "nothing to compare")
     stored_scores = pd.read_parquet(run_dir / "scores.parquet")
     masks = stored_masks(run_dir, seed)
     ids = [s.id for s in pool]

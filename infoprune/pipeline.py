@@ -454,6 +454,13 @@ SPLIT_ROLES = {
 }
 
 
+def criterion_info(crit: registry.Criterion, used: list[str] | None) -> dict:
+    """What the report needs to know of a criterion: what it keeps, its flags, and the services it used."""
+    info = {"keeps": crit.keeps, "keep": crit.keep, "version": crit.version, "per_sample": crit.per_sample}
+    info |= {flag: getattr(crit, flag) for flag in SERVICES.values()}
+    return info | ({"services_used": used} if used is not None else {})
+
+
 def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, failures: dict, previous: dict) -> dict:
     """The run's provenance. What this invocation did not recompute is kept from the previous manifest."""
     cfg = pipe.cfg
@@ -469,11 +476,8 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         "corpus": pipe.corpus.manifest | {"fingerprint": pipe.corpus.fingerprint},
         "seed_streams": {seed: dataclasses.asdict(Seeds.of(seed)) for seed in cfg.seeds},
         "machine": machine(cfg.device) | {"processes": pipe.world.size},
-        "criteria_info": {spec.label: {"keeps": c.keeps, "keep": c.keep, "version": c.version,
-                                       "per_sample": c.per_sample, **{flag: getattr(c, flag) for flag in SERVICES.values()},
-                                       **({"services_used": pipe.services[spec.label]} if spec.label in pipe.services
-                                          else {})}
-                          for spec in cfg.criteria for c in [registry.build(spec)]},
+        "criteria_info": {spec.label: criterion_info(registry.build(spec), pipe.services.get(spec.label))
+                          for spec in cfg.criteria},
         "score_cache_keys": pipe.score_keys,
         "cells": [
             {"key": k, "criterion": c.label, "ratio": c.ratio, "seed": c.seed,

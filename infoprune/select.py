@@ -50,9 +50,9 @@ def select(ids: Sequence[str], scores: np.ndarray, ratio: float, mode: str = "to
     """Keep exactly k ids, by one of four modes.
 
     `top`, `bottom` and `middle` keep the highest, lowest or central band of scores, compared at RANK_BITS
-    significant bits with ties broken by ascending id, so the kept set never depends on pool order. `sample` draws k without replacement with
-    probability proportional to the (positive) score, by Gumbel top-k with noise hashed from (seed, id):
-    inverse-propensity sampling when the score is 1 / density.
+    significant bits with ties broken by ascending id, so the kept set never depends on pool order. `sample`
+    draws k without replacement with probability proportional to the (positive) score, by Gumbel top-k with
+    noise hashed from (seed, id): inverse-propensity sampling when the score is 1 / density.
     """
     if mode not in MODES:
         raise CriterionError(f"unknown selection mode {mode!r}; valid: {', '.join(MODES)}")

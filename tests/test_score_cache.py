@@ -68,3 +68,23 @@ def test_a_corrupt_score_file_is_recomputed(corpus_file, tmp_path, calls):
         path.write_bytes(b"garbage")
     score(cfg, "length")
     assert calls["length"] == 2
+
+
+def test_a_run_that_reuses_cached_scores_still_reports_what_they_cost(corpus_file, tmp_path):
+    from infoprune.pipeline import run
+    from infoprune.report.compute import accounting
+    from infoprune.report.rundata import load_run
+
+    for out in ("first", "second"):  # the second run shares the data cache: the probe and scores are cached
+        assert run(tiny_config(corpus_file, tmp_path / out, tmp_path / "data", criteria="length,information"),
+                   log=lambda m: None) == 0
+    first, second = (load_run(tmp_path / out).manifest for out in ("first", "second"))
+    assert {"probe", "score/length", "score/information"} <= set(first["timings"])
+    assert not {"probe", "score/length", "score/information"} & set(second["timings"])
+    for stage in ("probe", "probe_nll", "score/length", "score/information"):
+        assert second["cached_costs"][stage]["seconds"] == first["timings"][stage], stage
+        assert second["cached_costs"][stage]["where"]["device"] == "cpu"
+    table, _ = accounting(load_run(tmp_path / "second"))
+    row = table.data.set_index("criterion").loc["information"]
+    assert row.scoring_s == first["timings"]["score/information"] and row.one_off_s > row.scoring_s
+    assert any(note.startswith("* from the cache") for note in table.notes)

@@ -84,8 +84,8 @@ def config_line(run: Run) -> str:
         parts.append("versions " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     machine = m.get("machine")
     if machine:
-        parts.append("machine " + (machine if isinstance(machine, str) else
-                                   ", ".join(f"{k} {v}" for k, v in sorted(machine.items()))))
+        parts.append("machine " + (machine if isinstance(machine, str) else ", ".join(
+            f"{k} {' '.join(v) if isinstance(v, list) else v}" for k, v in sorted(machine.items()))))
     return "; ".join(parts) + "."
 
 
@@ -115,6 +115,24 @@ def target_line(run: Run) -> str | None:
                "this run folder does not record which services their scoring used")
         text.append(f"{', '.join(f'`{c}`' for c in others)} read no target set of this run: {why}.")
     return " ".join(text)
+
+
+def isa_line(run: Run) -> str | None:
+    """What `bench isa-check` found: the run's seed recomputed with every library held to other vector units."""
+    check = run.isa_check
+    if not check or not check.get("kept"):
+        return None
+    cells = [v for row in check["kept"] for k, v in row.items() if k.startswith("differ@") and v is not None]
+    moved = sum(v for v in cells)
+    text = (f"Recomputed by `bench isa-check` with every library held to {check.get('isa', '?')} (from an empty cache: "
+            f"tokenizer, probe, embeddings, scores), seed {check.get('seed')} kept the same samples in "
+            f"{sum(v == 0 for v in cells)} of {len(cells)} (criterion, ratio) cells ({moved} samples moved in all).")
+    diffs = [m["abs_diff"] for m in check.get("metrics", []) if m["metric"] in ("bpb/in_domain", "bpb/ood")]
+    if diffs:
+        n = len({(m["criterion"], m["ratio"]) for m in check["metrics"]})
+        text += (f" Retrained there, {n} cell{'s' if n != 1 else ''}' held-out bits per byte moved by at most "
+                 f"{max(diffs):.2g}.")
+    return text + " `isa_check.md` has the details."
 
 
 def at_a_glance(run: Run) -> list[str]:
@@ -159,9 +177,9 @@ def build(run: Run, tables: dict[str, Table], compute: tuple[Table | None, list[
           files: list[str]) -> list[Block]:
     name = run.dir.resolve().name
     blocks: list[Block] = [("h1", f"{name}: data-pruning benchmark report"), ("p", config_line(run))]
-    targets = target_line(run)
-    if targets:
-        blocks.append(("p", targets))
+    for line in (target_line(run), isa_line(run)):
+        if line:
+            blocks.append(("p", line))
     glance = at_a_glance(run)
     if glance:
         blocks += [("h2", "At a glance"), ("p", " ".join(glance) + (

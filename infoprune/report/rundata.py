@@ -55,6 +55,7 @@ class Run:
     pool: pd.DataFrame | None = None
     scores: pd.DataFrame | None = None  # id + one column per criterion, rows in pool order
     diagnose: pd.DataFrame | None = None
+    isa_check: dict | None = None  # what `bench isa-check` wrote: the run recomputed on other vector units
     notes: list[str] = field(default_factory=list)  # optional parts that could not be read
     _index: dict | None = field(default=None, repr=False)
     _info: dict = field(default_factory=dict, repr=False)
@@ -175,6 +176,11 @@ def load_run(run_dir: Path) -> Run:
         if not run.scores["id"].equals(run.pool["id"]):  # align scores to pool order by id
             run.scores = run.pool[["id"]].merge(run.scores, on="id", how="left")
     run.diagnose = _read_table(run, "diagnose.csv")
+    if (run_dir / "isa_check.json").exists():
+        try:
+            run.isa_check = json.loads((run_dir / "isa_check.json").read_text())
+        except (OSError, ValueError) as exc:
+            run.notes.append(f"isa_check.json is unreadable ({exc}); the check across CPUs is left out")
     if run.diagnose is not None and not {"criterion", "ratio", "kind", "pruned_share"} <= set(run.diagnose.columns):
         run.notes.append("diagnose.csv lacks the columns of 'bench diagnose'; Table 3 is left out")
         run.diagnose = None
