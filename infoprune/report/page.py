@@ -130,8 +130,8 @@ def isa_line(run: Run) -> str | None:
     diffs = [m["abs_diff"] for m in check.get("metrics", []) if m["metric"] in ("bpb/in_domain", "bpb/ood")]
     if diffs:
         n = len({(m["criterion"], m["ratio"]) for m in check["metrics"]})
-        cells = "cell's" if n == 1 else "cells'"
-        text += (f" Retrained there, {n} {cells} held-out bits per byte moved by at most "
+        whose = "cell's" if n == 1 else "cells'"
+        text += (f" Retrained there, {n} {whose} held-out bits per byte moved by at most "
                  f"{max(diffs):.2g}.")
     return text + " `isa_check.md` has the details."
 
