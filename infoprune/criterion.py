@@ -47,6 +47,7 @@ class Param:
 # What a criterion may ask its context for, and the class flag that declares each. A declared service is part
 # of the key its scores are cached under, so an undeclared use would silently reuse stale scores: it is refused.
 SERVICES = {"probe": "uses_probe", "embedder": "uses_embedder", "seed": "seeded", "target": "uses_target"}
+ACCESSORS = {"probe": "token_nll", "embedder": "embeddings", "seed": "seed", "target": "target"}
 
 
 class ScoringContext:
@@ -55,8 +56,9 @@ class ScoringContext:
     - `seed`: the selection seed of the cell (declare `seeded = True`);
     - `token_nll(samples)`: the probe LM's per-token NLL in nats, one array per sample (`uses_probe = True`);
     - `embeddings(samples)`: L2-normalised sentence embeddings (MiniLM), one row per sample (`uses_embedder = True`);
-    - `target`: the dev samples, split off the held-out band for criteria that select towards a target
-      distribution (`uses_target = True`). The test samples that evaluation reads are never offered.
+    - `target`: the dev set, held-out samples that no model trains on and no metric reads, for criteria that
+      select towards a target distribution (`uses_target = True`). The test set that evaluation reads is never
+      offered.
     Results are memoised, so every criterion that needs the probe or the embedder shares one pass. Bound to a
     criterion (`bind`), the context refuses a service its class did not declare and records those it used.
     """
@@ -99,7 +101,7 @@ class ScoringContext:
     @property
     def heldout(self):
         raise CriterionError("criteria never see the text they are evaluated on: ctx.heldout is not offered; read "
-                             "ctx.target, the dev set split off the held-out band for criteria (uses_target = True)")
+                             "ctx.target, the dev set held out for criteria (uses_target = True)")
 
     def token_nll(self, samples: Sequence[Sample]) -> list[np.ndarray]:
         self._use("probe")
@@ -118,9 +120,6 @@ class ScoringContext:
         if key not in self.memo:
             self.memo[key] = fn(samples)
         return self.memo[key]
-
-
-ACCESSORS = {"probe": "token_nll", "embedder": "embeddings", "seed": "seed", "target": "target"}
 
 
 class Criterion:

@@ -79,7 +79,7 @@ def test_a_criterion_that_reads_the_pool_cannot_claim_per_sample(corpus_file, tm
 
 
 def test_the_evaluation_text_is_not_offered_to_criteria():
-    with pytest.raises(CriterionError, match="ctx.heldout is not offered; read ctx.target, the dev set"):
+    with pytest.raises(CriterionError, match="ctx.heldout is not offered; read ctx.target, the dev set held out"):
         CONTEXT.heldout  # noqa: B018
 
 
