@@ -22,8 +22,8 @@ from .samples import Sample
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 # Bump when the vectors change (pooling, truncation, model, precision), so caches are recomputed.
-# 2: fp32 on every CPU (1 used bf16 where the CPU had it).
-EMBED_VERSION = "2"
+# 2: fp32 on every CPU (1 used bf16 where the CPU had it). 3: computed in fp64, stored in fp32.
+EMBED_VERSION = "3"
 DIM = 384
 MAX_LENGTH = 256  # the model's max_seq_length (sentence_bert_config.json); longer text is truncated
 BATCH_SIZE = 64  # about 10% faster than 32 on a 2-core CPU for 128-token samples: see embed_texts
@@ -61,25 +61,27 @@ def embed_texts(texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarra
     hf_logging.disable_progress_bar()  # a weight-loading bar per call would clutter the run's log
     try:
         # safetensors only: transformers would otherwise fall back to a pickled pytorch_model.bin.
-        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval()
+        model = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True).eval().double()
     finally:
         if bar:
             hf_logging.enable_progress_bar()
     enc = tokenizer(list(texts), truncation=True, max_length=MAX_LENGTH)
     order = sorted(range(len(texts)), key=lambda i: len(enc["input_ids"][i]))
     out = np.empty((len(texts), DIM), dtype=np.float32)
-    # fp32 on every CPU. bf16 autocast was 1.7x faster where the CPU has bf16 units, but only there: the
-    # same pool got other vectors, and density and semdedup other kept sets, on a CPU without them.
+    # Computed in fp64, then rounded to fp32, so that every CPU stores the same vectors. bf16 autocast was 1.7x
+    # faster where the CPU has bf16 units, but only there: a CPU without them got other vectors. fp32 still
+    # differed in the last bits between AVX2 and AVX-512, and on the default pool semdedup's k-means turned
+    # that into 6 other samples kept at each ratio (`bench isa-check`); fp64 costs 1.85x the fp32 time.
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch = tokenizer.pad({k: [v[i] for i in rows] for k, v in enc.items()}, return_tensors="pt")
-            hidden = model(**batch).last_hidden_state.float()
+            hidden = model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             # Mean over real tokens only; the clamp guards an all-padding row, which cannot occur
             # ([CLS] and [SEP] are always there) but would otherwise divide by zero.
             mean = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            out[rows] = torch.nn.functional.normalize(mean, p=2, dim=1).numpy()
+            out[rows] = torch.nn.functional.normalize(mean, p=2, dim=1).float().numpy()
     return out
 
 

@@ -499,7 +499,7 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
     if any(registry.build(spec).uses_embedder for spec in cfg.criteria):
         from .embed import EMBED_VERSION, MODEL_NAME
 
-        info["embedder"] = {"model": MODEL_NAME, "version": EMBED_VERSION, "precision": "fp32"}
+        info["embedder"] = {"model": MODEL_NAME, "version": EMBED_VERSION, "precision": "fp64, stored as fp32"}
     model = build_model(cfg.model, 0)
     info["model"] = {"non_embedding_params": count_params(model), "params": count_params(model, non_embedding=False)}
     if "task_info" in pipe.__dict__:
