@@ -75,12 +75,18 @@ def vector_units() -> dict:
         "X86_V4")), "openblas": ", ".join(blas) or "none"}
 
 
+def cell_records(run_dir: Path) -> list[dict]:
+    """The run's finished cells, as its manifest lists them (a resumed folder may hold stale ones too)."""
+    listed = {c["key"] for c in json.loads((Path(run_dir) / "manifest.json").read_text())["cells"]
+              if c.get("status") == "done"}
+    return [json.loads((Path(run_dir) / "cells" / f"{key}.json").read_text()) for key in sorted(listed)]
+
+
 def stored_masks(run_dir: Path, seed: int) -> dict[tuple[str, float], np.ndarray]:
     """{(criterion, ratio): kept mask over the pool} of the run's cells of `seed`."""
     n = len(pd.read_parquet(Path(run_dir) / "pool.parquet", columns=["id"]))
     masks = {}
-    for path in (Path(run_dir) / "cells").glob("*[0-9a-f].json"):
-        rec = json.loads(path.read_text())
+    for rec in cell_records(run_dir):
         if rec.get("seed") == seed and rec.get("kept_mask"):
             bits = np.unpackbits(np.frombuffer(base64.b64decode(rec["kept_mask"]), dtype=np.uint8))[:n]
             masks[(rec["criterion"], float(rec["ratio"]))] = bits.astype(bool)
@@ -128,8 +134,7 @@ def compute(run_dir: Path, seed: int, retrain: str, data_dir: Path, simd_bits: i
         log(f"isa-check: {spec.label}: " + ", ".join(f"{k} {v}" for k, v in row.items() if k != "criterion"))
     metrics = []
     if retrain != "none":
-        records = {(r["criterion"], float(r["ratio"]), r["seed"]): r for r in
-                   (json.loads(p.read_text()) for p in (run_dir / "cells").glob("*[0-9a-f].json"))}
+        records = {(r["criterion"], float(r["ratio"]), r["seed"]): r for r in cell_records(run_dir)}
         cells = [c for c in pipe.cells() if c.seed == seed and (retrain == "all" or c.spec is None)]
         for cell in cells:
             stored = records.get((cell.label, float(cell.ratio), seed))
