@@ -117,9 +117,9 @@ def test_bench_prune_reproduces_the_kept_set_of_a_run_cell_of_the_same_seed(corp
     for seed in (0, 1):
         scores = tmp_path / f"scores-{seed}.csv"
         assert main(["score", *common, "--seed", str(seed), "--out", str(scores)]) == 0
-        for label in ("density", "random"):  # drawn by sampling, and a seeded score
+        for label, mode in (("density", "sample"), ("random", "top")):  # drawn by sampling; a seeded score
             kept = tmp_path / f"kept-{label}-{seed}.jsonl"
-            assert main(["prune", "--scores", str(scores), "--criterion", label, "--ratio", "0.5",
+            assert main(["prune", "--scores", str(scores), "--criterion", label, "--ratio", "0.5", "--mode", mode,
                          "--seed", str(seed), "--out", str(kept)]) == 0
             ids = {json.loads(line)["id"] for line in kept.read_text().splitlines()}
             assert ids == kept_ids(out, label, 0.5, seed), (label, seed)

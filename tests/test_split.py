@@ -3,12 +3,15 @@
 import random
 from dataclasses import replace
 
+import pytest
 from conftest import make_documents
 
 from infoprune.config import DataConfig
+from infoprune.errors import CriterionError
 from infoprune.samples import split_documents
 
-CFG = DataConfig(probe_bytes=5_000, pool_bytes=20_000, test_bytes=3_000, dev_bytes=3_000, ood="letters/work3", ood_bytes=10**6)
+CFG = DataConfig(probe_bytes=5_000, pool_bytes=20_000, test_bytes=3_000, dev_bytes=3_000, ood="letters/work3",
+                 ood_bytes=10**6)
 
 
 def ids(docs):
@@ -85,5 +88,7 @@ def test_criteria_read_a_dev_set_apart_from_everything_evaluated_and_trained(tmp
     pairs = [(dev, test), (dev, ood), (dev, behind_items), (dev, training), (test, ood), (test, training),
              (ood, behind_items), (ood, training), (behind_items, training)]
     assert all(not a & b for a, b in pairs)
-    # A criterion is offered the dev samples as its target, and nothing of the test set.
+    # A criterion is offered the dev samples as its target, and nothing of the test set: reaching for it fails.
     assert [s.id for s in pipe.context.target] == [s.id for s in pipe.samples["dev"]]
+    with pytest.raises(CriterionError, match="ctx.heldout is not offered"):
+        pipe.context.heldout  # noqa: B018
