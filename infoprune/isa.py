@@ -44,6 +44,8 @@ def forced_env(isa: str) -> dict[str, str]:
 
 def config_of(run_dir: Path) -> RunConfig:
     """The RunConfig a run folder's manifest records."""
+    if not (Path(run_dir) / "manifest.json").is_file():
+        raise UserError(f"{run_dir} is not a run folder: it has no manifest.json (give a folder written by 'bench run')")
     try:
         manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
         c = manifest["config"]
