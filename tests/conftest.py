@@ -64,10 +64,14 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
-def no_fetching(monkeypatch):
+def no_fetching(monkeypatch, request):
     """Tests never fetch packages: a command that would reach a package registry (apt-get, pip download) fails
-    here, unless the test replaced subprocess.run with a stand-in of its own (the tests of the fetch itself)."""
+    here, unless the test replaced subprocess.run with a stand-in of its own (the tests of the fetch itself) or
+    is marked `fetches` (slow tests of the real default corpus, outside the default run)."""
     import subprocess
+
+    if request.node.get_closest_marker("fetches"):
+        return
 
     from infoprune.sources import _fetch
 

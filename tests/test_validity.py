@@ -12,7 +12,7 @@ from infoprune.config import default_data_dir
 from infoprune.pipeline import Pipeline
 from infoprune.tasks.validity import validate
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.fetches]
 
 
 def mean_and_stderr(cell: str) -> tuple[float, float]:
