@@ -35,8 +35,9 @@ def check_scores(criterion: str, ids: Sequence[str], scores: np.ndarray) -> np.n
 MODES = ("top", "middle", "bottom", "sample")
 
 # Scores are ranked at 20 significant bits, about 6 decimal digits; samples closer than that tie, and ties go
-# by id. float32 carries 24 bits and rounding noise sits in the last of them, so two copies of one text
-# scored in different batches, or one text embedded on two CPUs, tie exactly instead of being ordered by noise.
+# by id. float32 carries 24 bits and rounding noise sits in the last of them, so two copies of one text scored
+# in different batches tie exactly instead of being ordered by noise. It does not make continuous noise rarer:
+# a score within that noise of the cut can still cross it (README, "The same numbers on every machine").
 RANK_BITS = 20
 
 

@@ -47,3 +47,18 @@ def test_nan_scores_name_the_criterion_and_samples():
     bad[3] = np.nan
     with pytest.raises(CriterionError, match=r"information: 1 NaN.*s03"):
         check_scores("information", IDS, bad)
+
+
+def test_scores_closer_than_rank_bits_tie_and_go_by_id_in_every_mode():
+    from infoprune.select import RANK_BITS
+
+    noise = 2.0 ** -(RANK_BITS + 4)  # far below the resolution selection compares at
+    a = np.array([5.0, 5.0 * (1 + noise), 1.0, 9.0])  # "b" is "a" plus rounding noise
+    b = a.copy()
+    b[:2] = b[1::-1]  # the noise on the other copy instead
+    for mode in ("top", "bottom"):
+        assert select(["a", "b", "c", "d"], a, 0.5, mode) == select(["a", "b", "c", "d"], b, 0.5, mode)
+    assert select(["a", "b", "c", "d"], a, 0.75, "top") == ["d"]
+    assert select(["a", "b", "c", "d"], a, 0.5, "top") == ["a", "d"]  # the tie goes to the smaller id
+    assert select(["a", "b", "c", "d"], np.array([5.0, 5.0 * (1 + 2.0 ** -(RANK_BITS - 2)), 1.0, 9.0]), 0.5,
+                  "top") == ["b", "d"]  # a real difference still counts
