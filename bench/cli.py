@@ -10,6 +10,7 @@ from pathlib import Path
 
 from infoprune.config import COMPILE_MODES
 from infoprune.errors import UserError
+from infoprune.select import MODES
 
 from . import memory, perf, stream
 from .presets import PRESETS, build_config, preset
@@ -55,7 +56,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         cls = get(name)
         print(f"{name} (v{cls.version}) keeps {cls.keeps}")
         print(f"    paper: {cls.paper}")
-        for p, spec in cls.params.items():
+        for p, spec in cls.parameters().items():
             choices = f" [{'|'.join(map(str, spec.choices))}]" if spec.choices else ""
             print(f"    {p}={spec.default}{choices}  {spec.help}")
         for variant, params in cls.variants.items():
@@ -232,7 +233,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--scores", required=True, help="a file written by 'bench score'")
     pr.add_argument("--criterion", required=True, help="a criterion column of the scores file, e.g. information")
     pr.add_argument("--ratio", required=True, type=float, help="fraction pruned, in (0, 1)")
-    pr.add_argument("--mode", choices=("top", "middle", "bottom", "sample"),
+    pr.add_argument("--mode", choices=MODES,
                     help="which scores to keep (default: the criterion's own)")
     pr.add_argument("--seed", type=int, default=0, help="the run seed whose selection stream the 'sample' mode draws "
                     "with: the kept set is that of the run's cell of this seed (default 0)")

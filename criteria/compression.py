@@ -19,6 +19,7 @@ class Compression(Criterion):
     keeps = "the least compressible samples (lowest zlib compression ratio; score = -ratio)"
     paper = "Yin et al. 2024, Entropy Law / ZIP"
     per_sample = True
+    variants = {"compression-middle": {"keep": "middle"}}  # the middle band, as compression-band filters keep
 
     def score(self, samples, ctx):
         ratios = []

@@ -19,6 +19,7 @@ class Information(Criterion):
     paper = "Kim & Baek 2024, arXiv 2406.14124 v1"
     uses_probe = True
     per_sample = True
+    variants = {"information-middle": {"keep": "middle"}}  # the middle band, as compression-band filters keep
 
     def score(self, samples, ctx):
         return np.array([nll.sum() / math.log(2) for nll in ctx.token_nll(samples)])

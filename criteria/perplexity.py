@@ -7,7 +7,7 @@ filters keep the bottom (most fluent). The score is the same in all three; `keep
 
 import numpy as np
 
-from infoprune.criterion import Criterion, Param, register
+from infoprune.criterion import Criterion, register
 
 
 @register
@@ -16,7 +16,6 @@ class Perplexity(Criterion):
     version = "1"
     keeps = "the chosen band of mean per-token NLL under the probe (top = most perplexing)"
     paper = "Marion et al. 2023 (middle); Ankner et al. 2024 (top, Pile); CCNet/DCLM filters (bottom)"
-    params = {"keep": Param("top", "which band of perplexity to keep", ("top", "middle", "bottom"))}
     variants = {"perplexity-middle": {"keep": "middle"}, "perplexity-bottom": {"keep": "bottom"}}
     uses_probe = True
     per_sample = True

@@ -20,6 +20,7 @@ import numpy as np
 from .config import CriterionSpec
 from .errors import CriterionError
 from .samples import Sample
+from .select import MODES
 
 
 @dataclass(frozen=True)
@@ -137,20 +138,30 @@ class Criterion:
     uses_embedder: ClassVar[bool] = False  # reads ctx.embeddings
     uses_target: ClassVar[bool] = False  # reads ctx.target
     per_sample: ClassVar[bool] = False  # a score depends on its sample alone (and the probe): it can stream
+    # A rule set's pass mark: a sample scoring below it fails the filter as its authors run it (None: a ranking).
+    pass_mark: ClassVar[float | None] = None
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        """The class's own parameters, after `keep`: the selection mode that every criterion takes."""
+        keep = Param(cls.mode, "selection: a band of scores, or a draw ∝ score (sample) or ∝ exp(score) (gumbel)",
+                     MODES)
+        return {"keep": keep} | cls.params
 
     def __init__(self, **overrides: str) -> None:
-        unknown = set(overrides) - set(self.params)
+        params = self.parameters()
+        unknown = set(overrides) - set(params)
         if unknown:
-            valid = ", ".join(sorted(self.params)) or "none"
-            raise CriterionError(f"{self.name}: unknown parameter {sorted(unknown)[0]!r}; valid parameters: {valid}")
-        self.values = {k: p.default for k, p in self.params.items()}
+            raise CriterionError(f"{self.name}: unknown parameter {sorted(unknown)[0]!r}; valid parameters: "
+                                 f"{', '.join(sorted(params))}")
+        self.values = {k: p.default for k, p in params.items()}
         for k, text in overrides.items():
-            self.values[k] = self.params[k].parse(self.name, k, text)
+            self.values[k] = params[k].parse(self.name, k, text)
 
     @property
     def keep(self) -> str:
-        """Selection mode: `top`, `middle` or `bottom` band, or `sample` (probability proportional to score)."""
-        return self.values.get("keep", self.mode)
+        """Selection mode: `top`, `middle` or `bottom` band, or a draw (`sample`, `gumbel`): see select.py."""
+        return self.values["keep"]
 
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         raise NotImplementedError

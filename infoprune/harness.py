@@ -14,6 +14,7 @@ import contextlib
 import difflib
 import io
 import logging
+import math
 import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
@@ -160,11 +161,44 @@ def _evaluate(lm, tasks: Sequence[str], include_path: Path, hub: bool, limit: in
         )
 
 
+# DataDecide's continuous views of the same multiple-choice log-likelihoods (Magnusson et al. 2025, arXiv
+# 2504.11393): at small scale they rank training data better than accuracy, which sits near chance.
+CONTINUOUS = ("correct_prob_per_char", "margin_per_char", "total_prob_per_char")
+
+
+def continuous_metrics(items: list[dict]) -> dict[str, float]:
+    """CONTINUOUS, averaged over the multiple-choice items lm-eval logged for one task.
+
+    Each choice's log-likelihood is divided by its continuation's characters (l_i = ll_i / chars_i):
+    correct_prob_per_char = exp(l_gold); margin_per_char = l_gold - max over wrong choices of l_i;
+    total_prob_per_char = sum over choices of exp(l_i). Items without a gold index among the choices are skipped.
+    """
+    sums = dict.fromkeys(CONTINUOUS, 0.0)
+    n = 0
+    for item in items:
+        args, resps = item.get("arguments", ()), item.get("filtered_resps", ())
+        choices = [a[1] for a in args]
+        gold = item.get("target")
+        if isinstance(gold, str) and gold in choices:
+            gold = choices.index(gold)
+        if len(choices) < 2 or len(resps) != len(choices) or not isinstance(gold, int) or not 0 <= gold < len(choices):
+            continue
+        lls = [float(r[0] if isinstance(r, (tuple, list)) else r) for r in resps]
+        per_char = [ll / max(1, len(c)) for ll, c in zip(lls, choices)]
+        wrong = max(x for i, x in enumerate(per_char) if i != gold)
+        sums["correct_prob_per_char"] += math.exp(per_char[gold])
+        sums["margin_per_char"] += per_char[gold] - wrong
+        sums["total_prob_per_char"] += sum(math.exp(x) for x in per_char)
+        n += 1
+    return {k: v / n for k, v in sums.items()} if n else {}
+
+
 def downstream(lm, tasks: Sequence[str], task_dir: Path, limit: int | None = None) -> dict[str, float]:
-    """Per task: acc, acc_norm, their stderrs and the chance level; then the averages over tasks.
+    """Per task: acc, acc_norm, their stderrs, the chance level and CONTINUOUS; then the averages over tasks.
 
     `downstream/centered` averages (acc_norm - chance) / (1 - chance), so tasks with different numbers of
     choices count alike; acc_norm (per-byte log-likelihood) keeps longer choices from losing for their length.
+    The continuous metrics come from the same requests (lm-eval's logged samples), not a second pass.
     """
     if not tasks:
         return {}
@@ -173,13 +207,18 @@ def downstream(lm, tasks: Sequence[str], task_dir: Path, limit: int | None = Non
     out = _evaluate(lm, tasks, task_dir, hub, limit)
     metrics: dict[str, float] = {}
     centered, acc_norm = [], []
+    per_task: dict[str, list[float]] = {k: [] for k in CONTINUOUS}
     for name in tasks:
         res = out["results"].get(name, {})
         for key, value in res.items():
             metric, _, _ = key.partition(",")
             if isinstance(value, (int, float)) and metric not in ("sample_len",):
                 metrics[f"task/{name}/{metric}"] = float(value)
-        chance = _chance(name, out.get("samples", {}).get(name, []))
+        items = out.get("samples", {}).get(name, [])
+        for key, value in continuous_metrics(items).items():
+            metrics[f"task/{name}/{key}"] = value
+            per_task[key].append(value)
+        chance = _chance(name, items)
         if chance is not None:
             metrics[f"task/{name}/chance"] = chance
         norm = res.get("acc_norm,none", res.get("acc,none"))
@@ -191,6 +230,9 @@ def downstream(lm, tasks: Sequence[str], task_dir: Path, limit: int | None = Non
         metrics["downstream/acc_norm"] = sum(acc_norm) / len(acc_norm)
     if centered:
         metrics["downstream/centered"] = sum(centered) / len(centered)
+    for key, values in per_task.items():
+        if values:
+            metrics[f"downstream/{key}"] = sum(values) / len(values)
     return metrics
 
 

@@ -41,7 +41,7 @@ from .store import FULL, RunStore
 from .tasks import ITEMS, TASKS_VERSION
 from .tokenizer import eos_id, load_or_train
 from .train import train
-from .versions import MODELS_VERSION, package_versions
+from .versions import METRICS_VERSION, MODELS_VERSION, package_versions
 
 
 @dataclass(frozen=True)
@@ -292,7 +292,8 @@ class Pipeline:
         # MODELS_VERSION: a cell trained by older training code is stale, whatever its config; so is one whose
         # criterion read older embeddings.
         embedder = EMBED_VERSION if crit and crit.uses_embedder else None
-        return stable_hash(self.run_key, MODELS_VERSION, cell.label, version, cell.ratio, cell.seed, embedder)
+        return stable_hash(self.run_key, MODELS_VERSION, METRICS_VERSION, cell.label, version, cell.ratio, cell.seed,
+                           embedder)
 
     def kept(self, cell: Cell) -> list[Sample]:
         pool = self.samples["pool"]

@@ -32,7 +32,7 @@ def check_scores(criterion: str, ids: Sequence[str], scores: np.ndarray) -> np.n
     return scores
 
 
-MODES = ("top", "middle", "bottom", "sample")
+MODES = ("top", "middle", "bottom", "sample", "gumbel")
 
 # Scores are ranked at 20 significant bits, about 6 decimal digits; samples closer than that tie, and ties go
 # by id. float32 carries 24 bits and rounding noise sits in the last of them, so two copies of one text scored
@@ -48,22 +48,25 @@ def rank_key(scores: np.ndarray) -> np.ndarray:
 
 
 def select(ids: Sequence[str], scores: np.ndarray, ratio: float, mode: str = "top", seed: int = 0) -> list[str]:
-    """Keep exactly k ids, by one of four modes.
+    """Keep exactly k ids, by one of five modes.
 
     `top`, `bottom` and `middle` keep the highest, lowest or central band of scores, compared at RANK_BITS
     significant bits with ties broken by ascending id, so the kept set never depends on pool order. `sample`
     draws k without replacement with probability proportional to the (positive) score, by Gumbel top-k with
-    noise hashed from (seed, id): inverse-propensity sampling when the score is 1 / density.
+    noise hashed from (seed, id): inverse-propensity sampling when the score is 1 / density. `gumbel` draws the
+    same way with probability proportional to exp(score), for scores that are log-weights (DSIR's resampling).
     """
     if mode not in MODES:
         raise CriterionError(f"unknown selection mode {mode!r}; valid: {', '.join(MODES)}")
     k = n_kept(len(ids), ratio)
     keys = np.asarray(ids, dtype=str)
-    if mode == "sample":
-        if (scores <= 0).any():
-            raise CriterionError("selection mode 'sample' needs positive scores (sampling weights)")
+    if mode in ("sample", "gumbel"):
+        if mode == "sample" and (scores <= 0).any():
+            raise CriterionError("selection mode 'sample' needs positive scores (sampling weights); "
+                                 "'gumbel' takes log-weights")
         u = np.array([unit_hash(i, seed) for i in ids]).clip(1e-12, 1 - 1e-12)
-        scores = np.log(scores) - np.log(-np.log(u))
+        log_weights = np.log(scores) if mode == "sample" else np.asarray(scores, dtype=np.float64)
+        scores = log_weights - np.log(-np.log(u))
     scores = rank_key(scores)
     # lexsort sorts by its last key first: by score (negated to keep the highest), then by id.
     order = np.lexsort((keys, scores if mode == "bottom" or mode == "middle" else -scores))

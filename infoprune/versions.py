@@ -12,6 +12,10 @@ from .compiled import cxx_compiler
 # 3: long CPU trainings compiled (compiled.py). 4: the same weights for any thread count (determinism.py).
 MODELS_VERSION = "4"
 
+# Part of every cell's key, not of a cached model's: bump it when evaluation records new or changed metrics, so
+# cells re-evaluate their cached models. 2: DataDecide's continuous downstream metrics (harness.CONTINUOUS).
+METRICS_VERSION = "2"
+
 
 def package_versions() -> dict[str, str]:
     names = ("torch", "transformers", "tokenizers", "numpy", "pandas", "infoprune")

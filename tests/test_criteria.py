@@ -78,7 +78,7 @@ def test_spec_parsing_attaches_parameters_and_validates_them():
     assert [s.label for s in specs] == ["length:unit=bytes", "random"]
     with pytest.raises(CriterionError, match="unit must be one of tokens, bytes"):
         parse_specs("length:unit=words")
-    with pytest.raises(CriterionError, match="unknown parameter 'foo'; valid parameters: unit"):
+    with pytest.raises(CriterionError, match="unknown parameter 'foo'; valid parameters: keep, unit"):
         parse_specs("length:foo=1")
     with pytest.raises(CriterionError, match="listed twice"):
         parse_specs("random,random")

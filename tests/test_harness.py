@@ -92,6 +92,11 @@ def test_downstream_reports_each_task_with_chance_and_centred_average(trained, t
         assert m[f"task/{name}/chance"] == 0.25 and 0 <= m[f"task/{name}/acc"] <= 1
         acc = m[f"task/{name}/acc"]
         assert m[f"task/{name}/acc_stderr"] == pytest.approx(math.sqrt(acc * (1 - acc) / (n - 1)), rel=1e-6)
+        # The continuous metrics, from the same logged requests: a gold probability under the choices' total.
+        assert 0 < m[f"task/{name}/correct_prob_per_char"] < m[f"task/{name}/total_prob_per_char"] <= 4
+    for key in harness.CONTINUOUS:
+        pair = (m[f"task/wordnet_define/{key}"], m[f"task/gcide_define/{key}"])
+        assert m[f"downstream/{key}"] == pytest.approx(sum(pair) / 2)
     mean_norm = (m["task/wordnet_define/acc_norm"] + m["task/gcide_define/acc_norm"]) / 2
     assert m["downstream/acc_norm"] == pytest.approx(mean_norm)
     assert m["downstream/centered"] == pytest.approx((mean_norm - 0.25) / 0.75)
@@ -131,3 +136,21 @@ def test_generation_tasks_are_refused(trained):
     model, tok, _ = trained
     with pytest.raises(UserError, match="generation"):
         harness.suite_lm(model, tok).generate_until([])
+
+
+def test_continuous_metrics_match_a_hand_computed_item():
+    # Choices " ab" (3 chars, ll -3), " cdef" (5 chars, ll -10), gold is the first: per char -1 and -2.
+    item = {"arguments": [("q", " ab"), ("q", " cdef")], "filtered_resps": [(-3.0, False), (-10.0, False)],
+            "target": 0}
+    wrong_gold = dict(item, target=1)
+    got = harness.continuous_metrics([item])
+    assert got["correct_prob_per_char"] == pytest.approx(math.exp(-1))
+    assert got["margin_per_char"] == pytest.approx(1.0)
+    assert got["total_prob_per_char"] == pytest.approx(math.exp(-1) + math.exp(-2))
+    both = harness.continuous_metrics([item, wrong_gold])  # averaged over items
+    assert both["margin_per_char"] == pytest.approx(0.0)
+    assert both["correct_prob_per_char"] == pytest.approx((math.exp(-1) + math.exp(-2)) / 2)
+    # A gold given as the choice's text, plain floats as responses; an item without a usable gold is skipped.
+    as_text = {"arguments": item["arguments"], "filtered_resps": [-3.0, -10.0], "target": " ab"}
+    assert harness.continuous_metrics([as_text, dict(item, target=7)]) == got
+    assert harness.continuous_metrics([]) == {}

@@ -62,3 +62,18 @@ def test_scores_closer_than_rank_bits_tie_and_go_by_id_in_every_mode():
     assert select(["a", "b", "c", "d"], a, 0.5, "top") == ["a", "d"]  # the tie goes to the smaller id
     assert select(["a", "b", "c", "d"], np.array([5.0, 5.0 * (1 + 2.0 ** -(RANK_BITS - 2)), 1.0, 9.0]), 0.5,
                   "top") == ["b", "d"]  # a real difference still counts
+
+
+def test_every_criterion_takes_keep_and_gumbel_draws_by_log_weight():
+    from infoprune.criterion import build, parse_specs
+
+    assert build(parse_specs("compression:keep=middle")[0]).keep == "middle"
+    assert build(parse_specs("length")[0]).keep == "top"
+    ids = [f"s{i:03d}" for i in range(200)]
+    log_w = np.where(np.arange(200) < 20, 5.0, -5.0)  # 20 samples e^10 times likelier than the rest
+    kept = select(ids, log_w, 0.9, "gumbel", seed=1)
+    assert len(kept) == 20 and sum(k < "s020" for k in kept) >= 18
+    assert select(ids, log_w, 0.9, "gumbel", seed=1) == kept
+    flat = np.zeros(200)  # equal weights: a uniform draw, which the seed changes
+    assert select(ids, flat, 0.5, "gumbel", seed=1) != select(ids, flat, 0.5, "gumbel", seed=2)
+    assert select(ids, -log_w, 0.5, "gumbel", seed=1) != select(ids, log_w, 0.5, "gumbel", seed=1)
