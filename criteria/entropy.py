@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from criteria.word_frequency import word_bits
 from infoprune.criterion import Criterion, Param, register
+from infoprune.words import word_bits
 
 
 def zscore(x: np.ndarray) -> np.ndarray:
@@ -34,12 +34,17 @@ class Entropy(Criterion):
                                  "pool, or add both as bits per word", ("zscore", "bits"))}
     uses_probe = True
 
-    def score(self, samples, ctx):
+    def terms(self, samples, ctx):
+        """The two summands, H(W,q) and H(W,f), on the scale `normalize` puts them."""
         if not samples:
-            return np.zeros(0)
+            return {"H(W,q)": np.zeros(0), "H(W,f)": np.zeros(0)}
         freq_bits, n_words = word_bits(samples)
         total_bits = np.array([nll.sum() / math.log(2) for nll in ctx.token_nll(samples)])
         probe_bits = total_bits / np.maximum(n_words, 1)
         if self.values["normalize"] == "bits":
-            return probe_bits + freq_bits
-        return zscore(probe_bits) + zscore(freq_bits)
+            return {"H(W,q)": probe_bits, "H(W,f)": freq_bits}
+        return {"H(W,q)": zscore(probe_bits), "H(W,f)": zscore(freq_bits)}
+
+    def score(self, samples, ctx):
+        terms = self.terms(samples, ctx)
+        return terms["H(W,q)"] + terms["H(W,f)"]

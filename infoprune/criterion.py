@@ -166,6 +166,11 @@ class Criterion:
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         raise NotImplementedError
 
+    def terms(self, samples: Sequence[Sample], ctx: ScoringContext) -> dict[str, np.ndarray] | None:
+        """For a score that is a sum: its terms by name, adding up to `score`, so that the report can show what
+        each contributes. None (the default): the score is not a sum."""
+        return None
+
 
 class Registry:
     """Criterion classes by name, filled by `@register` when `discover` imports their modules."""
@@ -236,6 +241,11 @@ def score(crit: Criterion, samples: Sequence[Sample], ctx: ScoringContext, seed:
     """
     bound = ctx.bind(crit, seed)
     return crit.score(samples, bound), bound.used
+
+
+def terms(crit: Criterion, samples: Sequence[Sample], ctx: ScoringContext, seed: int) -> dict[str, np.ndarray] | None:
+    """`crit`'s score terms (see `Criterion.terms`), under the same bound context as `score`."""
+    return crit.terms(samples, ctx.bind(crit, seed))
 
 
 def parse_specs(text: str) -> tuple[CriterionSpec, ...]:

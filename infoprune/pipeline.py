@@ -361,19 +361,26 @@ class Pipeline:
                         "evaluate": round(t2 - t1, 3), "downstream": round(time.time() - t2, 3)},
         }
 
-    def pool_tables(self, specs: Sequence[CriterionSpec]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The pool (id, source, sizes, a short excerpt) and each criterion's scores under the run's first seed,
-        so that the report can show compositions, agreement and examples without rescoring anything."""
+    def pool_tables(self, specs: Sequence[CriterionSpec]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """The pool (id, source, sizes, a short excerpt), each criterion's scores under the run's first seed, and
+        the terms of the scores that are sums, so that the report can show compositions, agreement, examples
+        and what each term contributes without rescoring anything."""
         pool = self.samples["pool"]
         info = pd.DataFrame({
             "id": [s.id for s in pool], "source": [s.source for s in pool],
             "n_tokens": [len(s.tokens) for s in pool], "n_bytes": [s.n_bytes for s in pool],
             "excerpt": [" ".join(s.text.split())[:160] for s in pool],
         })
-        scores = pd.DataFrame({"id": info.id})
+        scores, terms = pd.DataFrame({"id": info.id}), pd.DataFrame({"id": info.id})
+        seed = self.cfg.seeds[0]
         for spec in specs:
-            scores[spec.label] = self.scores(spec, self.cfg.seeds[0])
-        return info, scores
+            scores[spec.label] = self.scores(spec, seed)
+            crit = registry.build(spec)
+            if spec.params or type(crit).terms is registry.Criterion.terms:
+                continue  # a variant's terms are its base criterion's, unless a parameter changed them: shown once
+            for name, values in (registry.terms(crit, pool, self.context, Seeds.of(seed).selection) or {}).items():
+                terms[f"{spec.label}/{name}"] = values
+        return info, scores, terms
 
 
 def machine(device: str) -> dict:
@@ -457,7 +464,8 @@ SPLIT_ROLES = {
 
 def criterion_info(crit: registry.Criterion, used: list[str] | None) -> dict:
     """What the report needs to know of a criterion: what it keeps, its flags, and the services it used."""
-    info = {"keeps": crit.keeps, "keep": crit.keep, "version": crit.version, "per_sample": crit.per_sample}
+    info = {"keeps": crit.keeps, "keep": crit.keep, "version": crit.version, "per_sample": crit.per_sample,
+            "pass_mark": crit.pass_mark}
     info |= {flag: getattr(crit, flag) for flag in SERVICES.values()}
     return info | ({"services_used": used} if used is not None else {})
 

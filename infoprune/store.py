@@ -75,12 +75,15 @@ class RunStore:
         atomic_write_text(self.out / "results.csv", frame.to_csv(index=False))
         return frame
 
-    def has_pool_tables(self) -> bool:
-        return (self.out / "pool.parquet").exists() and (self.out / "scores.parquet").exists()
+    POOL_TABLES = ("pool.parquet", "scores.parquet", "terms.parquet")
 
-    def write_pool_tables(self, pool: pd.DataFrame, scores: pd.DataFrame) -> None:
-        """`pool.parquet` (the pool in pool order, which `kept_mask` of every cell follows) and `scores.parquet`."""
-        for name, frame in (("pool.parquet", pool), ("scores.parquet", scores)):
+    def has_pool_tables(self) -> bool:
+        return all((self.out / name).exists() for name in self.POOL_TABLES)
+
+    def write_pool_tables(self, pool: pd.DataFrame, scores: pd.DataFrame, terms: pd.DataFrame) -> None:
+        """`pool.parquet` (the pool in pool order, which `kept_mask` of every cell follows), `scores.parquet`
+        and `terms.parquet` (the terms of summed scores, `criterion/term` columns)."""
+        for name, frame in zip(self.POOL_TABLES, (pool, scores, terms)):
             atomic_write_bytes(self.out / name, frame.to_parquet(index=False))
 
     def read_manifest(self) -> dict:

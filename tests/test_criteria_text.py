@@ -77,7 +77,7 @@ def test_entropy_is_finite_and_keeps_the_surprising_group(toy, normalize):
 
 
 def test_entropy_bits_adds_probe_bits_per_word_and_word_frequency_bits(toy):
-    from criteria.word_frequency import word_bits, words
+    from infoprune.words import word_bits, words
 
     pool, ctx = toy
     probe = [x.sum() / np.log(2) / max(1, len(words(s.text))) for s, x in zip(pool, ctx.token_nll(pool))]

@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from conftest import Exploding, NotANumber, tiny_config
@@ -99,3 +100,13 @@ def test_a_failing_criterion_is_recorded_and_other_cells_finish(corpus_file, tmp
     assert sorted(c["status"] for c in manifest["cells"]) == ["done", "done", "failed", "failed"]
     text = report(tmp_path / "out")
     assert "| exploding | failed |" in text and "| nan-scores | failed |" in text and "| length | 3." in text
+
+
+def test_a_summed_score_stores_its_terms_and_they_add_up_to_it(corpus_file, tmp_path):
+    cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", criteria="entropy,entropy:normalize=bits,length")
+    assert run(cfg, log=lambda _: None) == 0
+    scores, terms = (pd.read_parquet(tmp_path / "out" / f) for f in ("scores.parquet", "terms.parquet"))
+    assert list(terms.id) == list(scores.id)
+    # Only base criteria show their terms: a variant with parameters shares them or changes them, shown once.
+    assert sorted(c for c in terms.columns if c != "id") == ["entropy/H(W,f)", "entropy/H(W,q)"]
+    assert np.allclose(terms["entropy/H(W,f)"] + terms["entropy/H(W,q)"], scores["entropy"], rtol=0, atol=1e-12)

@@ -3,16 +3,18 @@
 It reads only what `bench run` stored (results.csv, manifest.json, cells/, pool.parquet, scores.parquet,
 and diagnose.csv when `bench diagnose --out` wrote one); it never retrains or rescores. It writes:
 
-- `tables/`: Table 1 (in-domain) and 1b (out-of-domain), Table 2 (downstream per task), Table 3 (the
-  planted-junk diagnostic), the examples and the compute accounting, each as `.md`, `.tex` and `.csv`
-  (whichever `formats` asks for), plus the agreement and composition numbers as CSV;
+- `tables/`: Table 1 (in-domain) and 1b (out-of-domain), Table 2 (downstream per task) and 2b (continuous
+  downstream metrics), Table 3 (the planted-junk diagnostic), Table 4 (which metrics can rank criteria here),
+  Table 5 (the verdict on the seed paper's criteria), Tables 6 and 7 (what each criterion is made of), the
+  examples and the compute accounting, each as `.md`, `.tex` and `.csv` (whichever `formats` asks for), plus
+  the agreement and composition numbers as CSV;
 - `bpb.png`, `downstream.png`, `composition.png`, `agreement.png`, `scores.png` (as the data allows);
 - `report.md`, the one page that embeds all of it, and with `html`, `report.html` with the figures inlined.
 
 Re-running it on the same folder rewrites every table byte for byte.
 
-The modules: rundata (reading the folder), tables and compute (building tables), render (formats),
-figures, page (the one page).
+The modules: rundata (reading the folder), tables, decide, profiles and compute (building tables), render
+(formats), figures, page (the one page).
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from .compute import accounting
 from .page import build, to_md, to_page_html
 from .render import Table, md_escape, to_csv, to_latex, to_markdown
 from .rundata import Run, load_results, load_run
-from .tables import examples, table1, table1_ood, table2, table3
+from .decide import snr_table, snr_text, stability, verdict_table, verdict_text, verdicts
+from .profiles import length_text, profile_table, terms_table
+from .tables import examples, table1, table1_ood, table2, table2_continuous, table3
 
 __all__ = ["report", "load_results", "load_run", "FORMATS"]
 
@@ -52,11 +56,15 @@ def report(run_dir: Path, formats: tuple[str, ...] = DEFAULT_FORMATS) -> str:
     run = load_run(Path(run_dir))
     folder = run.dir
 
+    rows = stability(run)
+    found = verdicts(run, rows)
     tables: dict[str, Table] = {}
-    for build_table in (table1, table1_ood, table2, table3, examples):
-        t = build_table(run)
+    for t in (table1(run), table1_ood(run), table2(run), table2_continuous(run), table3(run), snr_table(run, rows),
+              verdict_table(found), profile_table(run), terms_table(run), examples(run)):
         if t is not None:
             tables[t.name] = t
+    texts = {"snr": snr_text(rows), "verdict": verdict_text(run, found, rows),
+             "profiles": length_text(run, tables.get("profiles"))}
     compute = accounting(run)
     written = ["report.md"] + (["report.html"] if "html" in formats else [])
     every = list(tables.values()) + ([compute[0]] if compute[0] is not None else [])
@@ -80,7 +88,7 @@ def report(run_dir: Path, formats: tuple[str, ...] = DEFAULT_FORMATS) -> str:
     ) if draw(folder / name)]
     written[1:1] = figures
 
-    blocks = build(run, tables, compute, figures, written)
+    blocks = build(run, tables, texts, compute, figures, written)
     atomic_write_text(folder / "report.md", to_md(blocks))
     if "html" in formats:
         atomic_write_text(folder / "report.html", to_page_html(blocks, folder))

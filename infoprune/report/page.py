@@ -17,7 +17,7 @@ import numpy as np
 from ..store import FULL
 from .render import Table, md_escape, to_html, to_markdown
 from .rundata import BASELINE, Run
-from .tables import mean_std, paired_test, pct
+from .tables import mean_std, p_text, paired_test, pct
 
 Block = tuple  # ("h1" | "h2" | "p", text), ("table", Table), ("img", file name, alt text)
 
@@ -163,19 +163,15 @@ def at_a_glance(run: Run) -> list[str]:
             p, _ = paired_test(vals, base) if c != BASELINE else (None, 0)
             if p is not None and p < 0.05:
                 diff = mean_std(vals)[0] - mean_std(base)[0]
-                (better if diff < 0 else worse).append(f"`{c}` at {pct(r)} ({diff:+.4f}, p {_p(p)})")
+                (better if diff < 0 else worse).append(f"`{c}` at {pct(r)} ({diff:+.4f}, p {p_text(p)})")
     if len(run.seeds) > 1 and BASELINE in run.criteria:
         out.append("Significantly better than random on in-domain bits per byte (paired t-test over seeds, "
                    f"p < 0.05): {', '.join(better) or 'none'}; significantly worse: {', '.join(worse) or 'none'}.")
     return out
 
 
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
-def build(run: Run, tables: dict[str, Table], compute: tuple[Table | None, list[str]], figures: list[str],
-          files: list[str]) -> list[Block]:
+def build(run: Run, tables: dict[str, Table], texts: dict[str, str], compute: tuple[Table | None, list[str]],
+          figures: list[str], files: list[str]) -> list[Block]:
     name = run.dir.resolve().name
     blocks: list[Block] = [("h1", f"{name}: data-pruning benchmark report"), ("p", config_line(run))]
     for line in (target_line(run), isa_line(run)):
@@ -185,6 +181,10 @@ def build(run: Run, tables: dict[str, Table], compute: tuple[Table | None, list[
     if glance:
         blocks += [("h2", "At a glance"), ("p", " ".join(glance) + (
             " One seed: read the differences as a demonstration, not a ranking." if len(run.seeds) < 2 else ""))]
+    if texts.get("verdict"):
+        blocks += [("h2", "Verdict on the seed paper's criteria"), ("p", texts["verdict"] + (
+            " Written by the report from Tables 4 and 5: only the metrics that rank criteria consistently across "
+            "seeds at a ratio are tested there."))]
     if run.notes:
         blocks.append(("p", "Left out: " + "; ".join(run.notes) + "."))
     for key in ("table1", "table1_ood"):
@@ -197,12 +197,23 @@ def build(run: Run, tables: dict[str, Table], compute: tuple[Table | None, list[
         blocks += [("table", tables["table2"])] + (_figure("downstream.png") if "downstream.png" in figures else [])
     else:
         blocks.append(("p", "This run recorded no downstream task metrics (`task/<task>/acc_norm` in results.csv)."))
+    if "table2b" in tables:
+        blocks += [("h2", tables["table2b"].title), ("table", tables["table2b"])]
     blocks.append(("h2", tables["table3"].title if "table3" in tables else "Table 3: planted-junk diagnostic"))
     if "table3" in tables:
         blocks.append(("table", tables["table3"]))
     else:
         blocks.append(("p", "Not run for this folder: `bench diagnose --criteria all --out RUN_DIR` writes the "
                             "diagnose.csv this table comes from."))
+    blocks.append(("h2", "Which metrics can rank criteria here"))
+    blocks.append(("p", texts.get("snr") or "No metric could be checked."))
+    for key in ("snr", "verdict"):
+        if key in tables:
+            blocks += [("h2", tables[key].title), ("table", tables[key])]
+    if "profiles" in tables:
+        blocks += [("h2", tables["profiles"].title), ("p", texts.get("profiles", "")), ("table", tables["profiles"])]
+    if "terms" in tables:
+        blocks += [("h2", tables["terms"].title), ("table", tables["terms"])]
     blocks.append(("h2", "What each criterion kept"))
     kept = [f for f in ("composition.png", "scores.png") if f in figures]
     for f in kept:

@@ -86,7 +86,7 @@ TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#
                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
                "±": r"$\pm$", "↓": r"$\downarrow$", "↑": r"$\uparrow$", "Δ": r"$\Delta$", "×": r"$\times$",
                "†": r"$^\dagger$", "—": "---", "–": "--", "≈": r"$\approx$", "<": r"$<$", ">": r"$>$",
-               "·": r"$\cdot$", "…": r"\ldots{}", "−": "$-$", "≥": r"$\geq$", "÷": r"$\div$", "ρ": r"$\rho$",
+               "·": r"$\cdot$", "…": r"\ldots{}", "−": "$-$", "≥": r"$\geq$", "÷": r"$\div$", "ρ": r"$\rho$", "τ": r"$\tau$",
                "|": r"\textbar{}"}
 TEX_SPECIAL = re.compile("|".join(map(re.escape, TEX_ESCAPES)))
 SIGNED = re.compile(r"^([+-])(?=\d)")

@@ -54,6 +54,7 @@ class Run:
     failures: list[dict] = field(default_factory=list)  # {criterion, ratio, seed, error}
     pool: pd.DataFrame | None = None
     scores: pd.DataFrame | None = None  # id + one column per criterion, rows in pool order
+    terms: pd.DataFrame | None = None  # id + one `criterion/term` column per term of a summed score
     diagnose: pd.DataFrame | None = None
     isa_check: dict | None = None  # what `bench isa-check` wrote: the run recomputed on other vector units
     notes: list[str] = field(default_factory=list)  # optional parts that could not be read
@@ -158,7 +159,8 @@ def _class_info(label: str) -> dict:
         crit = registry.build(registry.parse_specs(label)[0])
     except Exception:  # a plugin that is not installed here: the report goes on without it
         return {}
-    return {"keep": crit.keep, **{flag: bool(getattr(crit, flag)) for flag in registry.SERVICES.values()}}
+    return {"keep": crit.keep, "pass_mark": crit.pass_mark,
+            **{flag: bool(getattr(crit, flag)) for flag in registry.SERVICES.values()}}
 
 
 def load_run(run_dir: Path) -> Run:
@@ -175,6 +177,9 @@ def load_run(run_dir: Path) -> Run:
     if run.pool is not None and run.scores is not None and "id" in run.scores and "id" in run.pool:
         if not run.scores["id"].equals(run.pool["id"]):  # align scores to pool order by id
             run.scores = run.pool[["id"]].merge(run.scores, on="id", how="left")
+    run.terms = _read_table(run, "terms.parquet")
+    if run.terms is not None and run.pool is not None and not run.terms["id"].equals(run.pool["id"]):
+        run.terms = None  # terms of another pool
     run.diagnose = _read_table(run, "diagnose.csv")
     if (run_dir / "isa_check.json").exists():
         try:

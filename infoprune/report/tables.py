@@ -36,6 +36,9 @@ class Col:
 
 TABLE1 = (Col("bpb/in_domain", "bpb ↓", True, 4, test=True), Col("bpb/in_domain", "Δ full", True, 4, delta=True),
           Col("ppl/in_domain", "ppl ↓", True, 1), Col("downstream/centered", "down. ↑", False, 3, test=True))
+TABLE2B = (Col("downstream/correct_prob_per_char", "correct prob. ↑", False, 4, test=True),
+           Col("downstream/margin_per_char", "margin ↑", False, 4, test=True),
+           Col("downstream/total_prob_per_char", "total prob. ↑", False, 4))
 TABLE1_OOD = (Col("bpb/ood", "bpb ↓", True, 4, test=True), Col("bpb/ood", "Δ full", True, 4, delta=True),
               Col("ppl/ood", "ppl ↓", True, 1))
 
@@ -68,6 +71,13 @@ def paired_test(a: dict[int, float], b: dict[int, float]) -> tuple[float | None,
 
 def stars(p: float | None) -> str:
     return "" if p is None else "**" if p < 0.01 else "*" if p < 0.05 else ""
+
+
+def p_text(p: float | None) -> str:
+    """A p-value as the text writes it: "= 0.012", "< 0.001", or "n/a" where the test is undefined."""
+    if p is None:
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 def fmt(x: float, digits: int, signed: bool = False) -> str:
@@ -163,10 +173,14 @@ def _ratio_notes(run: Run, cols: list[Col], tested_pairs: int) -> list[str]:
         notes.append("Δ full: the mean minus the full-data mean; negative is better than training on all the data.")
     if "ppl ↓" in labels:
         notes.append("ppl: per-token perplexity of the same held-out text.")
+    if "correct prob. ↑" in labels:
+        notes.append("Per multiple-choice item, from each choice's log-likelihood per character l_i: correct prob. = "
+                     "exp(l_gold); margin = l_gold minus the best wrong choice's l_i; total prob. = the sum of "
+                     "exp(l_i) over choices (Magnusson et al. 2025); each averaged over items, then over tasks.")
     if "down. ↑" in labels:
         notes.append("down.: downstream average over tasks of (acc_norm - chance) / (1 - chance); 0 is chance, "
                      "higher is better.")
-    tested = " and ".join(c.label.split(" ")[0] for c in cols if c.test)
+    tested = " and ".join(c.label.rstrip(" ↑↓") for c in cols if c.test)
     if tested_pairs >= 2:
         notes.append(f"* p < 0.05, ** p < 0.01: differs from random pruning at the same ratio (better or worse: "
                      f"compare with the random row), by a two-sided paired t-test of the per-seed values, seeds "
@@ -188,6 +202,11 @@ def table1(run: Run) -> Table | None:
 def table1_ood(run: Run) -> Table | None:
     return ratio_table(run, "table1_ood", "Table 1b: out-of-domain held-out bits per byte and perplexity",
                        TABLE1_OOD)
+
+
+def table2_continuous(run: Run) -> Table | None:
+    return ratio_table(run, "table2b", "Table 2b: continuous downstream metrics (DataDecide), averaged over tasks",
+                       TABLE2B)
 
 
 # -- Table 2 ------------------------------------------------------------------------------------------
