@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from infoprune.config import COMPILE_MODES
@@ -13,19 +13,8 @@ from infoprune.errors import UserError
 from infoprune.select import MODES
 
 from . import memory, perf, stream
+from .log import Logger
 from .presets import PRESETS, build_config, preset
-
-
-def make_logger(world=None, every_rank: bool = False):
-    """Timestamped lines on stderr; under torchrun only the main rank speaks, or each rank with its tag."""
-    t0 = time.time()
-    tag = f" rank {world.rank}:" if every_rank and world is not None and world.distributed else ""
-
-    def log(msg: str) -> None:
-        if world is None or world.is_main or every_rank:
-            print(f"[{time.time() - t0:7.1f}s]{tag} {msg}", file=sys.stderr, flush=True)
-
-    return log
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -35,7 +24,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = build_config(args)
     world = init(cfg.device)
-    log = make_logger(world)
+    log = Logger(world)
     log(f"preset {cfg.preset}: {len(cfg.criteria)} criteria x {len(cfg.ratios)} ratios x {len(cfg.seeds)} seeds"
         f" (+ full-data baseline) on {cfg.data.corpus}, {cfg.device} -> {cfg.out}")
     failed = run(cfg, log, world)
@@ -71,7 +60,7 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     from infoprune.tasks import LOCAL, build_tasks, local_names, task_dir
 
     data_dir = Path(args.data_dir or default_data_dir())
-    log = make_logger()
+    log = Logger()
     info = build_tasks(local_names(), data_dir, log)
     if args.validate:
         from infoprune.pipeline import Pipeline
@@ -97,7 +86,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     cfg = build_config(args)
     world = init(cfg.device)
-    table = score_table(Pipeline(cfg, make_logger(world), world), cfg.criteria, args.seed)
+    table = score_table(Pipeline(cfg, Logger(world), world), cfg.criteria, args.seed)
     shutdown(world)
     if not world.is_main:
         return 0
@@ -123,7 +112,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from infoprune.pipeline import Pipeline
 
     cfg = build_config(args)
-    frame = diagnose(Pipeline(cfg, make_logger()), cfg.criteria, cfg.ratios, seed=cfg.seeds[0])
+    frame = diagnose(Pipeline(cfg, Logger()), cfg.criteria, cfg.ratios, seed=cfg.seeds[0])
     out = Path(args.out)
     table = markdown(frame)
     atomic_write_text(out / "diagnose.csv", frame.to_csv(index=False))
@@ -136,6 +125,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from infoprune.report import report
 
     print(report(Path(args.run_dir), formats=tuple(f.strip() for f in args.format.split(",") if f.strip())))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from infoprune.report.compare import compare
+
+    print(compare([Path(d) for d in args.runs], Path(args.out) if args.out else None), end="")
     return 0
 
 
@@ -152,7 +148,7 @@ def cmd_isa_check(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     config_of(run_dir)  # not a run folder: one line, before any work
     if args.result:  # the child: compute under the vector units this process was started with
-        result = compute(run_dir, args.seed, args.retrain, Path(args.data_dir), args.simd_bits, make_logger())
+        result = compute(run_dir, args.seed, args.retrain, Path(args.data_dir), args.simd_bits, Logger())
         atomic_write_json(Path(args.result), result)
         return 0
     env = forced_env(args.isa)  # an unknown instruction set: one line, before any work
@@ -214,7 +210,10 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--budget", help="training budget per cell: tokens:N (compute-matched, default) or epochs:N")
     r.add_argument("--tasks", help="downstream tasks: 'local' (the preset default: every local task), 'none', "
                    "or a list of local task names and lm-eval hub tasks, e.g. local,arc_easy (see 'bench tasks')")
-    r.add_argument("--out", help="run folder (default runs/PRESET); re-running resumes it")
+    r.add_argument("--lr-scale", metavar="X", help="multiply the preset's learning rate of every cell's training (not the "
+                   "probe's) by this factor, e.g. 2 or 0.5: a new configuration, so new cells")
+    r.add_argument("--out", help="run folder (default runs/PRESET, or runs/PRESET-lrX with --lr-scale X); "
+                   "re-running resumes it")
     r.set_defaults(func=cmd_run)
 
     sc = sub.add_parser(
@@ -267,6 +266,16 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", default="md,tex,csv", help="table formats to write: any of md,tex,csv,html")
     rep.set_defaults(func=cmd_report)
 
+    cmp = sub.add_parser("compare", help="does the ranking of criteria in one run hold in others (a larger model, "
+                         "another learning rate)? decision accuracy, Kendall tau, and a scatter of the effects",
+                         description="Compare RUN_A's ranking of criteria with each other run's, on the criteria, "
+                         "ratios and metrics both hold. Reads the run folders only.")
+    cmp.add_argument("runs", nargs="+", metavar="RUN", help="RUN_A, then one or more runs to compare it with "
+                     "(folders written by 'bench run')")
+    cmp.add_argument("--out", help="folder for compare.md, .csv, .tex, .png and compare_deltas.csv (default: "
+                     "compare-A-B beside RUN_A)")
+    cmp.set_defaults(func=cmd_compare)
+
     ic = sub.add_parser("isa-check", help="recompute a run's scores (and cells) with the CPU restricted to another "
                         "instruction set, and compare kept sets and metrics with the run's")
     ic.add_argument("run_dir", help="a folder written by 'bench run'")
@@ -309,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`bench list | head`): nothing went wrong here
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush fails silently
+        return 0
     except OSError as exc:  # a full disk, a vanished folder: say what and where, keep finished cells
         where = f": {exc.filename}" if exc.filename else ""
         print(f"error: {exc.strerror or exc}{where}; finished cells are saved", file=sys.stderr)

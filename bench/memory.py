@@ -66,13 +66,11 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def log(msg: str) -> None:
-    print(f"memory: {msg}", file=sys.stderr, flush=True)
-
-
 def measure(args: argparse.Namespace, sizes: list[int], work: Path) -> dict:
+    from .log import Logger
     from .presets import preset
 
+    log = Logger()
     data_dir = work / "data"
     corpora = write_corpora(work, args.base_docs, sizes, preset(args.preset).data)
     common = ["--preset", args.preset, "--criteria", args.criteria, "--data-dir", str(data_dir)]
@@ -85,7 +83,7 @@ def measure(args: argparse.Namespace, sizes: list[int], work: Path) -> dict:
         return [sys.executable, "-m", "bench", "score", "--corpus", f"jsonl:{corpora[k]}", "--pool-bytes",
                 str(10**15), "--out", str(work / f"score-{k}.parquet"), *common]
 
-    log("warm-up: training the tokenizer and probe into the shared cache (not measured)")
+    log("memory: warm-up: training the tokenizer and probe into the shared cache (not measured)")
     warm = run_measured(stream_cmd(sizes[0]), work / "warmup")
     shutil.rmtree(work / f"stream-{sizes[0]}", ignore_errors=True)
     rows = []
@@ -95,7 +93,7 @@ def measure(args: argparse.Namespace, sizes: list[int], work: Path) -> dict:
         row["pool_samples"] = count_rows(work / f"stream-{k}" / "scores.parquet")
         if not args.skip_in_memory:
             row["in_memory"] = run_measured(score_cmd(k), work / f"score-{k}.rss")
-        log(f"{k}x: {row['pool_samples']} pool samples, prune-corpus peak {row['stream']['peak_mb']} MB"
+        log(f"memory: {k}x: {row['pool_samples']} pool samples, prune-corpus peak {row['stream']['peak_mb']} MB"
             + (f", bench score peak {row['in_memory']['peak_mb']} MB" if "in_memory" in row else ""))
         shutil.rmtree(work / f"stream-{k}", ignore_errors=True)
         rows.append(row)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    log = (lambda msg: print(msg, file=sys.stderr, flush=True))
+    from .log import Logger
+
+    log = Logger()
     data_dir = Path(args.data_dir or default_data_dir())
     t0 = time.time()
     result = measure(data_dir, args.rounds, not args.skip_smoke, log, args.device, args.preset, args.corpus)
@@ -269,11 +270,16 @@ def hf_trainer_turn(cfg, samples, eos, precision: str, device: str, tmp: str):
 
 
 def density_times(log) -> dict:
-    """The density criterion's sketch at growing N on synthetic clustered 384-d embeddings."""
+    """The density criterion, scored through the registry, at growing N on synthetic clustered 384-d embeddings
+    (the context hands it the vectors, as the embedder would)."""
+    from types import SimpleNamespace
+
     import numpy as np
 
-    from criteria.density import n_bits, sketch_density
+    from infoprune import criterion as registry
     from infoprune.perf import timed
+
+    density = registry.build(registry.parse_specs("density")[0])
 
     log("perf: density at N = " + ", ".join(f"{n:,}" for n in DENSITY_SIZES))
     rng = np.random.default_rng(0)
@@ -281,7 +287,9 @@ def density_times(log) -> dict:
     out = {}
     for n in DENSITY_SIZES:
         x = centres[rng.integers(0, 200, n)] + 0.3 * rng.standard_normal((n, 384)).astype(np.float32)
-        _, seconds = timed(lambda: sketch_density(x, n_bits(0.3, 0), 64, 0))
+        samples = [SimpleNamespace(id=str(i)) for i in range(n)]
+        ctx = registry.ScoringContext(embed=lambda _, x=x: x)
+        _, seconds = timed(lambda: registry.score(density, samples, ctx, 0))
         out[str(n)] = round(seconds, 3)
     return out
 

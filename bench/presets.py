@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import difflib
+import math
 from dataclasses import replace
 
 from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig, default_data_dir
 from infoprune.criterion import parse_specs
-from infoprune.distributed import resolve_device
 from infoprune.errors import UserError
+from infoprune.registry import did_you_mean
 from infoprune.hub import hub_reachable
 from infoprune.select import check_ratio
 from infoprune.tasks import local_names, resolve
@@ -96,18 +96,32 @@ def parse_budget(text: str) -> str:
     return text
 
 
+def parse_lr_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = float("nan")
+    if not math.isfinite(scale) or scale <= 0:
+        raise UserError(f"--lr-scale {text!r}: give a positive factor for the cells' learning rate, e.g. 2 or 0.5")
+    return scale
+
+
 def preset(name: str) -> RunConfig:
     if name not in PRESETS:
-        close = difflib.get_close_matches(name, list(PRESETS), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}.{hint}")
+        raise UserError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}.{did_you_mean(name, PRESETS)}")
     return PRESETS[name]
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
+    from infoprune.distributed import resolve_device  # torch: only for commands that build a run
+
     base = preset(args.preset)
     budget = getattr(args, "budget", None)
     train = replace(base.train, budget=parse_budget(budget)) if budget else base.train
+    # The cells' learning rate only: the probe is shared by every run of the preset, and its scores stay cached.
+    lr_scale = parse_lr_scale(str(args.lr_scale)) if getattr(args, "lr_scale", None) is not None else 1.0
+    if lr_scale != 1.0:
+        train = replace(train, lr=train.lr * lr_scale)
     probe_train = base.probe_train
     if getattr(args, "compile", None):
         train, probe_train = replace(train, compile=args.compile), replace(probe_train, compile=args.compile)
@@ -131,7 +145,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         data=data,
         train=train,
         probe_train=probe_train,
-        out=getattr(args, "out", None) or f"runs/{args.preset}",
+        # a run at another learning rate gets its own folder: sharing one would replace the first run's results
+        out=getattr(args, "out", None) or f"runs/{args.preset}" + (f"-lr{lr_scale:g}" if lr_scale != 1.0 else ""),
         data_dir=str(args.data_dir or default_data_dir()),
         device=resolve_device(getattr(args, "device", None) or "auto"),
     )

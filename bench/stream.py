@@ -10,6 +10,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from infoprune.select import MODES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pool-bytes", type=int, help="score only this many bytes of the pool band (the hash-order "
                    "prefix, as 'bench score' takes it); default: the whole pool band")
     p.add_argument("--select-by", help="the criterion whose scores select kept.jsonl (default: the first of --criteria)")
-    p.add_argument("--mode", choices=("top", "middle", "bottom", "sample"),
+    p.add_argument("--mode", choices=MODES,
                    help="which scores to keep (default: the criterion's own)")
     p.add_argument("--seed", type=int, default=0, help="seed of seeded criteria (random) and of the 'sample' mode, "
                    "as in 'bench score' and 'bench prune'")
@@ -42,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     from infoprune.distributed import init, resolve_device, shutdown
     from infoprune.stream import prune_corpus, streamable
 
-    from .cli import make_logger
+    from .log import Logger
     from .presets import build_config
 
     options = argparse.Namespace(preset=args.preset, corpus=args.corpus, pool_bytes=args.pool_bytes, ood=args.ood,
@@ -52,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = replace(cfg, criteria=streamable(cfg.criteria, all_requested=args.criteria.strip() == "all"),
                   device=resolve_device(args.device))
     world = init(cfg.device)
-    log = make_logger(world, every_rank=True)  # each rank scores its own shards: all of them speak
+    log = Logger(world, every_rank=True)  # each rank scores its own shards: all of them speak
     try:
         summary = prune_corpus(cfg, Path(args.out), args.ratio, pool_bytes=args.pool_bytes, shard_docs=args.shard_docs,
                                select_by=args.select_by, mode=args.mode, seed=args.seed, log=log, world=world)

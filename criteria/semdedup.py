@@ -21,7 +21,6 @@ by default, so about 3 s at 10k samples and 20 s at 30k on two cores.
 """
 
 import numpy as np
-from sklearn.cluster import KMeans
 
 from infoprune.criterion import Criterion, Param, register
 from infoprune.determinism import single_threaded
@@ -70,6 +69,8 @@ class SemDedup(Criterion):
             return self._scores(x, ids, by_id, k)
 
     def _scores(self, x: np.ndarray, ids: np.ndarray, by_id: np.ndarray, k: int) -> np.ndarray:
+        from sklearn.cluster import KMeans  # here, not at the top: `bench list` imports every criterion
+
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         km = KMeans(n_clusters=k, n_init=N_INIT, random_state=self.values["kmeans_seed"]).fit(x)
         centroids = km.cluster_centers_ / np.maximum(np.linalg.norm(km.cluster_centers_, axis=1, keepdims=True), 1e-12)

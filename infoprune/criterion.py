@@ -7,7 +7,6 @@ of `criteria/`, registered with `@register`; packages outside the suite register
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import pkgutil
 import re
@@ -19,6 +18,7 @@ import numpy as np
 
 from .config import CriterionSpec
 from .errors import CriterionError
+from .registry import Registry
 from .samples import Sample
 from .select import MODES
 
@@ -172,30 +172,23 @@ class Criterion:
         return None
 
 
-class Registry:
-    """Criterion classes by name, filled by `@register` when `discover` imports their modules."""
+def _discover() -> None:
+    """Import every module of the `criteria` package, then every `infoprune.criteria` plugin."""
+    import criteria
 
-    def __init__(self) -> None:
-        self.classes: dict[str, type[Criterion]] = {}
-        self.discovered = False
-
-    def discover(self) -> None:
-        """Import every module of the `criteria` package, then every `infoprune.criteria` plugin."""
-        if self.discovered:
-            return
-        self.discovered = True
-        import criteria
-
-        for info in pkgutil.iter_modules(criteria.__path__):
-            importlib.import_module(f"criteria.{info.name}")
-        for ep in entry_points(group="infoprune.criteria"):
-            loaded = ep.load()  # a plugin module that registers its class on import is fine: see `register`
-            if isinstance(loaded, type) and issubclass(loaded, Criterion):
-                register(loaded)
+    for info in pkgutil.iter_modules(criteria.__path__):
+        importlib.import_module(f"criteria.{info.name}")
+    for ep in entry_points(group="infoprune.criteria"):
+        loaded = ep.load()  # a plugin module that registers its class on import is fine: see `register`
+        if isinstance(loaded, type) and issubclass(loaded, Criterion):
+            register(loaded)
 
 
-REGISTRY = Registry()
+def _origin(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
+
+REGISTRY: Registry[type[Criterion]] = Registry("criterion", "criteria", _discover, _origin, CriterionError)
 
 SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
@@ -203,31 +196,17 @@ SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 def register(cls: type[Criterion]) -> type[Criterion]:
     # Names become parts of cache file names, so they are checked before they can become paths.
     if not SAFE_NAME.fullmatch(cls.name or ""):
-        raise CriterionError(f"criterion {cls.__module__}.{cls.__qualname__} has the name {cls.name!r}; "
+        raise CriterionError(f"criterion {_origin(cls)} has the name {cls.name!r}; "
                              "a name is lowercase letters, digits, '.', '_' or '-'")
-    known = REGISTRY.classes.get(cls.name)
-    if known is not None and _origin(known) != _origin(cls):  # the same class imported twice is no clash
-        raise CriterionError(f"two criteria are named {cls.name!r}: {_origin(known)} and {_origin(cls)}; "
-                             "rename one of them")
-    REGISTRY.classes[cls.name] = cls
-    return cls
-
-
-def _origin(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return REGISTRY.add(cls.name, cls)
 
 
 def names() -> list[str]:
-    REGISTRY.discover()
-    return sorted(REGISTRY.classes)
+    return REGISTRY.names()
 
 
 def get(name: str) -> type[Criterion]:
-    if name not in names():
-        close = difflib.get_close_matches(name, names(), n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise CriterionError(f"unknown criterion {name!r}; valid criteria: {', '.join(names())}.{hint}")
-    return REGISTRY.classes[name]
+    return REGISTRY.get(name)
 
 
 def build(spec: CriterionSpec) -> Criterion:

@@ -11,7 +11,6 @@ resampling is slow, and accuracy's stderr has a closed form, so bootstrap_iters 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import io
 import logging
 import math
@@ -25,6 +24,7 @@ from tokenizers import Tokenizer
 
 from .errors import UserError
 from .hub import hub_reachable
+from .registry import did_you_mean
 from .model import autocast, lm_precision
 from .tasks import LOCAL, N_CHOICES, local_names
 from .tokenizer import EOS
@@ -284,10 +284,8 @@ def check_tasks(names: Sequence[str], log=print) -> tuple[str, ...]:
         known = set(TaskManager().all_tasks)  # indexing lm-eval's built-in tasks takes ~6 s
     for name in hub:
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(local | known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise UserError(f"unknown task {name!r}{hint} local tasks: {', '.join(sorted(local))}; "
-                            "hub tasks: any name in `lm-eval ls tasks`")
+            raise UserError(f"unknown task {name!r}; local tasks: {', '.join(sorted(local))}; hub tasks: any name "
+                            f"in `lm-eval ls tasks`.{did_you_mean(name, sorted(local | known))}")
     if hub_reachable():
         return tuple(names)
     log(f"warning: the Hugging Face hub is unreachable, so hub tasks {', '.join(hub)} are skipped; "

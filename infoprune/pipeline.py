@@ -32,6 +32,7 @@ from .evaluate import evaluate
 from .distributed import World
 from .model import build_model, count_params, load_model, save_model
 from .probe import load_or_train_probe, probe_key
+from .progress import progress
 from .samples import Sample, chunk, fingerprint, n_tokens, split_documents
 from .pretrained import boundary_id, gguf_file, load_smollm2, retokenize
 from .scoring import token_nll
@@ -65,6 +66,7 @@ class Pipeline:
         self.cached_costs: dict[str, dict] = {}  # stage -> {seconds, where}: costs paid by an earlier run
         self.score_keys: dict[str, str] = {}
         self.services: dict[str, list[str]] = {}  # criterion label -> the context services its scoring used
+        self.recorded: dict = {}  # what this invocation built, for the manifest: split, tokenizer, probe, tasks
         if blas_is_strict() is False:
             log("warning: MKL was initialised before infoprune could ask it for strict reproducibility, so results "
                 "may depend on the thread count; import infoprune before running torch, or set MKL_CBWR=AUTO,STRICT")
@@ -119,6 +121,11 @@ class Pipeline:
             }
             for name, part in parts.items():
                 self.log(f"samples: {name}: {len(part)} samples, {n_tokens(part)} tokens")
+            self.recorded["split"] = {
+                name: {"role": SPLIT_ROLES[name], "documents": len({x.id.rsplit("#", 1)[0] for x in p}),
+                       "samples": len(p), "tokens": n_tokens(p), "bytes": sum(x.n_bytes for x in p),
+                       "fingerprint": fingerprint(p)} for name, p in parts.items()}
+            self.recorded["tokenizer_vocab"] = self.tokenizer.get_vocab_size()
             return parts
 
         return self._timed("chunk", build)
@@ -140,14 +147,19 @@ class Pipeline:
     def probe_key(self) -> str:
         if self.cfg.probe == "smollm2":
             path = gguf_file()
-            return stable_hash("probe", "smollm2", path.name, path.stat().st_size)
-        return probe_key(self.cfg, self.probe_train_on)
+            key = stable_hash("probe", "smollm2", path.name, path.stat().st_size)
+        else:
+            key = probe_key(self.cfg, self.probe_train_on)
+        self.recorded["probe"] = {"key": key, "source": self.cfg.probe}
+        return key
 
     @cached_property
     def probe(self):
         model, cost = load_or_train_probe(self.cfg, self.probe_train_on, self.eos, self.data_dir, self.log,
                                           self.world)
         self._cost("probe", cost)
+        self.recorded["probe"] = {"key": self.probe_key, "source": self.cfg.probe,
+                                  "non_embedding_params": count_params(model)}
         return model
 
     def _cost(self, stage: str, cost: dict) -> None:
@@ -254,18 +266,21 @@ class Pipeline:
     # -- downstream tasks ----------------------------------------------------------------------
     @cached_property
     def tasks(self) -> tuple[str, ...]:
-        """The configured tasks that can run here (hub tasks drop out, with a warning, when it is unreachable)."""
+        """The configured tasks that can run here (hub tasks drop out, with a warning, when it is unreachable);
+        an unknown name raises."""
         from .harness import check_tasks
 
         return check_tasks(self.cfg.tasks, self.log) if self.cfg.tasks else ()
 
-    @cached_property
-    def task_info(self) -> dict[str, dict]:
-        """Local tasks built (or read) from the cache: {name: {items, chance, key}}."""
+    def build_tasks(self) -> dict[str, dict]:
+        """Build (or read) the local task files once: {name: {items, chance, key}}, recorded for the manifest."""
         from .tasks import LOCAL, build_tasks
 
-        local = tuple(t for t in self.tasks if t in LOCAL)
-        return self._timed("tasks", lambda: build_tasks(local, self.data_dir, self.log)) if local else {}
+        if "tasks" not in self.recorded:
+            local = tuple(t for t in self.tasks if t in LOCAL)
+            info = self._timed("tasks", lambda: build_tasks(local, self.data_dir, self.log)) if local else {}
+            self.recorded["tasks"] = info | {t: {} for t in self.tasks if t not in info}
+        return self.recorded["tasks"]
 
     def downstream(self, model) -> dict[str, float]:
         from .harness import downstream, suite_lm
@@ -273,7 +288,7 @@ class Pipeline:
 
         if not self.tasks or not self.world.is_main:  # lm-eval runs on the main rank; the others wait
             return {}
-        self.task_info  # noqa: B018  (builds missing task files before lm-eval reads them)
+        self.build_tasks()  # before lm-eval reads the task files
         lm = suite_lm(model, self.tokenizer, self.cfg.device, self.cfg.train.precision)
         return downstream(lm, self.tasks, task_dir(self.data_dir), self.cfg.task_limit or None)
 
@@ -411,34 +426,13 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, world: World = World
         done = {k: rec for k in keys if (rec := store.load_cell(k, log)) is not None} if world.is_main else {}
         pending_keys = world.broadcast([k for k in keys if k not in done])
         pending = [(cell, k) for cell, k in zip(cells, keys) if k in pending_keys]
-        if pending:
-            pipe.tasks  # noqa: B018  (an unknown task name stops the run before any cell trains)
+        # pipe.tasks checks the task names: an unknown one stops the run here, before any cell trains
+        tasks = f"; downstream tasks: {', '.join(pipe.tasks) or 'none'}" if pending else ""
         log(f"run {pipe.run_key}: {len(cells)} cells, {len(done)} already done, {len(pending)} to run"
-            + (f", on {world.size} processes" if world.distributed else ""))
+            + (f", on {world.size} processes" if world.distributed else "") + tasks)
         failures: dict[str, str] = {}
-        t_start = time.time()
-        for i, (cell, key) in enumerate(pending, 1):
-            eta = ""
-            if i > 1:
-                eta = f", ~{(time.time() - t_start) / (i - 1) * (len(pending) - i + 1) / 60:.1f} min left"
-            log(f"[cell {i}/{len(pending)}] {cell.label} ratio={cell.ratio} seed={cell.seed}{eta}")
-            try:
-                record = pipe.run_cell(cell, key)
-            except Exception as exc:  # a failing criterion must not lose the other cells' work
-                if world.distributed or (isinstance(exc, UserError) and not isinstance(exc, CriterionError)):
-                    raise  # bad input concerns the whole run, not this cell
-                failures[key] = str(exc) if isinstance(exc, CriterionError) else f"{type(exc).__name__}: {exc}"
-                store.write_failure(key, {"cell": cell.label, "ratio": cell.ratio, "seed": cell.seed,
-                                          "error": failures[key], "traceback": traceback.format_exc()})
-                log(f"  FAILED: {failures[key]}")
-                continue
-            if world.is_main:
-                store.write_cell(record)
-                store.clear_failure(key)
-            done[key] = record
-            m = record["metrics"]
-            log(f"  bpb in-domain {m.get('bpb/in_domain', float('nan')):.4f}"
-                f"  ood {m.get('bpb/ood', float('nan')):.4f}  ({record['seconds']['train']:.1f}s training)")
+        with progress(log, len(pending), "cells") as advance:
+            _run_cells(pipe, store, pending, done, failures, advance)
         if world.is_main:
             store.write_results([done[k] for k in keys if k in done])
         if world.broadcast(bool(pending) or not store.has_pool_tables()):
@@ -451,6 +445,38 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, world: World = World
             store.write_manifest(manifest(pipe, cells, keys, done, failures, store.read_manifest()))
             log(f"results: {store.out / 'results.csv'} ({len(done)} cells done, {len(failures)} failed)")
         return len(failures)
+
+
+def _run_cells(pipe: Pipeline, store: RunStore, pending: list[tuple[Cell, str]], done: dict, failures: dict,
+               advance: Callable[[], None]) -> None:
+    """Run the pending cells in order, storing each as it finishes. A failing cell is recorded and skipped (a
+    failing criterion must not lose the other cells' work), except under torchrun or on bad input."""
+    log, world = pipe.log, pipe.world
+    t_start = time.time()
+    for i, (cell, key) in enumerate(pending, 1):
+        eta = ""
+        if i > 1:
+            eta = f", ~{(time.time() - t_start) / (i - 1) * (len(pending) - i + 1) / 60:.1f} min left"
+        log(f"[cell {i}/{len(pending)}] {cell.label} ratio={cell.ratio} seed={cell.seed}{eta}")
+        try:
+            record = pipe.run_cell(cell, key)
+        except Exception as exc:
+            if world.distributed or (isinstance(exc, UserError) and not isinstance(exc, CriterionError)):
+                raise  # bad input concerns the whole run, not this cell
+            failures[key] = str(exc) if isinstance(exc, CriterionError) else f"{type(exc).__name__}: {exc}"
+            store.write_failure(key, {"cell": cell.label, "ratio": cell.ratio, "seed": cell.seed,
+                                      "error": failures[key], "traceback": traceback.format_exc()})
+            log(f"  FAILED: {failures[key]}")
+            advance()
+            continue
+        if world.is_main:
+            store.write_cell(record)
+            store.clear_failure(key)
+        done[key] = record
+        m = record["metrics"]
+        log(f"  bpb in-domain {m.get('bpb/in_domain', float('nan')):.4f}"
+            f"  ood {m.get('bpb/ood', float('nan')):.4f}  ({record['seconds']['train']:.1f}s training)")
+        advance()
 
 
 SPLIT_ROLES = {
@@ -495,22 +521,11 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
             for c, k in zip(cells, keys)
         ],
     }
-    if "samples" in pipe.__dict__:  # only when this invocation built them
-        info["split"] = {name: {"role": SPLIT_ROLES[name], "documents": len({s.id.rsplit("#", 1)[0] for s in p}),
-                                "samples": len(p), "tokens": n_tokens(p), "bytes": sum(s.n_bytes for s in p),
-                                "fingerprint": fingerprint(p)}
-                         for name, p in pipe.samples.items()}
-        info["tokenizer_vocab"] = pipe.tokenizer.get_vocab_size()
-    if "probe_key" in pipe.__dict__:
-        info["probe"] = {"key": pipe.probe_key, "source": cfg.probe}
-        if "probe" in pipe.__dict__:
-            info["probe"]["non_embedding_params"] = count_params(pipe.probe)
+    info |= pipe.recorded  # what this invocation built; the rest stays as an earlier invocation recorded it
     if any(registry.build(spec).uses_embedder for spec in cfg.criteria):
         from .embed import EMBED_VERSION, MODEL_NAME
 
         info["embedder"] = {"model": MODEL_NAME, "version": EMBED_VERSION, "precision": "fp64, stored as fp32"}
     model = build_model(cfg.model, 0)
     info["model"] = {"non_embedding_params": count_params(model), "params": count_params(model, non_embedding=False)}
-    if "task_info" in pipe.__dict__:
-        info["tasks"] = pipe.task_info | {t: {} for t in pipe.tasks if t not in pipe.task_info}
     return info

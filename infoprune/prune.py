@@ -15,6 +15,7 @@ from .atomic import atomic_write_bytes, atomic_write_text
 from .config import CriterionSpec, Seeds
 from .errors import UserError
 from .pipeline import Pipeline
+from .progress import progress
 from .select import select
 
 INFO_COLUMNS = ["id", "source", "n_tokens", "n_bytes", "text"]
@@ -30,9 +31,11 @@ def score_table(pipe: Pipeline, specs: tuple[CriterionSpec, ...], seed: int = 0)
         "n_bytes": [s.n_bytes for s in pool],
         "text": [s.text for s in pool],
     })
-    for spec in specs:
-        pipe.log(f"scoring {spec.label}")
-        table[spec.label] = pipe.scores(spec, seed)
+    with progress(pipe.log, len(specs), "criteria") as advance:
+        for spec in specs:
+            pipe.log(f"scoring {spec.label}")
+            table[spec.label] = pipe.scores(spec, seed)
+            advance()
     return table
 
 

@@ -39,6 +39,7 @@ from .distributed import World
 from .documents import Document
 from .errors import UserError
 from .probe import load_or_train_probe, probe_key
+from .progress import progress
 from .samples import band, chunk, unit_hash
 from .scoring import token_nll
 from .select import MODES, check_ratio, check_scores, select
@@ -285,21 +286,25 @@ def prune_corpus(cfg: RunConfig, out: Path, ratio: float, *, pool_bytes: int | N
         computed.append(i)
         log(f"stream: shard {i + 1}/{n_shards}: {len(docs)} documents, {len(table)} samples in {time.time() - t:.1f}s")
 
-    for j, doc in enumerate(pool_documents(read, spec, cfg.data, scanned)):
-        i, start = divmod(j, shard_docs)
-        if start == 0:  # shard i starts: score the one before, if it was ours to score
+    with progress(log, len(range(world.rank, n_shards, world.size)), "shards") as advance:
+        for j, doc in enumerate(pool_documents(read, spec, cfg.data, scanned)):
+            i, start = divmod(j, shard_docs)
+            if start == 0:  # shard i starts: score the one before, if it was ours to score
+                if todo is not None:
+                    write(todo, docs)
+                    advance()
+                todo, docs = None, []
+                if i % world.size == world.rank:
+                    if _shard_ok(shard_path(out, i), columns):
+                        reused.append(i)
+                        advance()
+                    else:
+                        todo = i
             if todo is not None:
-                write(todo, docs)
-            todo, docs = None, []
-            if i % world.size == world.rank:
-                if _shard_ok(shard_path(out, i), columns):
-                    reused.append(i)
-                else:
-                    todo = i
+                docs.append(doc)
         if todo is not None:
-            docs.append(doc)
-    if todo is not None:
-        write(todo, docs)
+            write(todo, docs)
+            advance()
     if reused:
         log(f"stream: reused {len(reused)} finished shards")
     atomic_write_json(marker, {"key": key, "rank": world.rank, "world_size": world.size, "n_shards": n_shards,

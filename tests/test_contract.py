@@ -55,7 +55,7 @@ def test_a_service_used_without_its_flag_is_refused_and_with_it_recorded(service
 
 
 def test_an_undeclared_probe_use_fails_its_cells_with_one_line(corpus_file, tmp_path, monkeypatch):
-    monkeypatch.setitem(REGISTRY.classes, "sneaky", undeclared("probe"))
+    monkeypatch.setitem(REGISTRY.entries, "sneaky", undeclared("probe"))
     logs: list[str] = []
     assert run(tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", criteria="sneaky,length"),
                log=logs.append) == 1
@@ -72,7 +72,7 @@ def test_a_criterion_that_reads_the_pool_cannot_claim_per_sample(corpus_file, tm
         def score(self, samples, ctx):
             return np.argsort(np.argsort([s.id for s in samples])).astype(float)
 
-    monkeypatch.setitem(REGISTRY.classes, "ranked", Ranked)
+    monkeypatch.setitem(REGISTRY.entries, "ranked", Ranked)
     cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", criteria="ranked")
     with pytest.raises(CriterionError, match="declares per_sample = True, but .* depend on the pool"):
         Pipeline(cfg, log=lambda m: None).scores(cfg.criteria[0], 0)
@@ -90,11 +90,11 @@ def test_a_second_criterion_of_the_same_name_is_refused_naming_both(monkeypatch)
     class Second(Criterion):
         name = "twin"
 
-    monkeypatch.setitem(REGISTRY.classes, "twin", First)
+    monkeypatch.setitem(REGISTRY.entries, "twin", First)
     assert register(First) is First  # the same class again (a module imported twice) is no clash
     with pytest.raises(CriterionError, match=r"two criteria are named 'twin': .*First and .*Second"):
         register(Second)
-    assert REGISTRY.classes["twin"] is First
+    assert REGISTRY.entries["twin"] is First
 
 
 def kept_ids(out, label: str, ratio: float, seed: int) -> set[str]:

@@ -62,6 +62,6 @@ def test_an_unknown_task_stops_the_run_before_any_training(corpus_file, tmp_path
     from infoprune.errors import UserError
 
     cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", tasks=("wordnet_defin",))
-    with pytest.raises(UserError, match="did you mean 'wordnet_define'"):
+    with pytest.raises(UserError, match="Did you mean 'wordnet_define'"):
         run(cfg)
     assert count_training == []

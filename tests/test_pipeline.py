@@ -86,8 +86,8 @@ def test_the_same_config_gives_identical_results_in_a_fresh_folder(corpus_file, 
 
 
 def test_a_failing_criterion_is_recorded_and_other_cells_finish(corpus_file, tmp_path, monkeypatch):
-    monkeypatch.setitem(REGISTRY.classes, "exploding", Exploding)
-    monkeypatch.setitem(REGISTRY.classes, "nan-scores", NotANumber)
+    monkeypatch.setitem(REGISTRY.entries, "exploding", Exploding)
+    monkeypatch.setitem(REGISTRY.entries, "nan-scores", NotANumber)
     cfg = tiny_config(corpus_file, tmp_path / "out", tmp_path / "data", criteria="exploding,length,nan-scores")
     assert run(cfg) == 2
     frame = pd.read_csv(tmp_path / "out" / "results.csv")

@@ -373,8 +373,8 @@ def test_an_interrupted_cli_exits_130_with_one_line_keeps_finished_cells_and_res
 
 def test_a_plugin_that_raises_or_returns_nan_fails_its_cells_only_and_the_cli_exits_1(cli, corpus_file, tmp_path,
                                                                                        monkeypatch):
-    monkeypatch.setitem(REGISTRY.classes, "exploding", Exploding)
-    monkeypatch.setitem(REGISTRY.classes, "nan-scores", NotANumber)
+    monkeypatch.setitem(REGISTRY.entries, "exploding", Exploding)
+    monkeypatch.setitem(REGISTRY.entries, "nan-scores", NotANumber)
     out = tmp_path / "out"
     code, table, err = cli(*tiny_run(corpus_file, out, tmp_path / "data", "--criteria", "exploding,length,nan-scores"))
     assert code == 1 and "2 cells failed" in err

@@ -17,7 +17,7 @@ def calls(monkeypatch):
     counts: dict[str, int] = {}
     REGISTRY.discover()  # run alone, this file may be the first to need the criteria
     for name in ("length", "information"):
-        cls = REGISTRY.classes[name]
+        cls = REGISTRY.entries[name]
         real = cls.score
 
         def counting(self, samples, ctx, real=real, name=name):
@@ -56,7 +56,7 @@ def test_each_part_of_the_key_recomputes(corpus_file, tmp_path, calls, monkeypat
     other_probe = replace(cfg, probe_train=replace(cfg.probe_train, lr=cfg.probe_train.lr / 2))
     score(other_probe, "length"), score(other_probe, "information")  # the probe: only probe criteria
     assert calls == {"length": 3, "information": 2}
-    monkeypatch.setattr(REGISTRY.classes["length"], "version", "2")  # the criterion's version
+    monkeypatch.setattr(REGISTRY.entries["length"], "version", "2")  # the criterion's version
     score(cfg, "length")
     assert calls["length"] == 4
 

@@ -364,7 +364,7 @@ def test_unknown_forms(tmp_path):
         message = one_line_error(spec, tmp_path)
         assert "jsonl:PATH" in message and "text:DIR" in message and "hf:NAME" in message
     message = one_line_error("default:austen,fortunez", tmp_path)
-    assert "did you mean 'fortunes'?" in message and "wordnet" in message
+    assert "Did you mean 'fortunes'?" in message and "wordnet" in message
 
 
 def test_hf_unreachable_and_ok(tmp_path, monkeypatch):

@@ -135,7 +135,7 @@ def test_task_names_resolve_with_did_you_mean():
     assert tasks.resolve("wordnet_define,arc_easy") == ("wordnet_define", "arc_easy")
     with pytest.raises(UserError, match="twice"):
         tasks.resolve("local,wordnet_define")
-    with pytest.raises(UserError, match="did you mean 'wordnet_define'"):
+    with pytest.raises(UserError, match="Did you mean 'wordnet_define'"):
         tasks.check_local("wordnet_defin")
 
 

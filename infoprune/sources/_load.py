@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import difflib
 import gzip
 import hashlib
 import inspect
@@ -24,6 +23,7 @@ from infoprune.documents import Corpus, Document
 from infoprune.hub import hub_reachable, offline_mode
 from infoprune.sources import _fetch
 from infoprune.sources._files import hf_documents, read_jsonl, text_document, text_files
+from infoprune.registry import did_you_mean
 from infoprune.sources._registry import CorpusError, SourceSpec, get_source, source_names
 
 Log = Callable[[str], None]
@@ -163,9 +163,8 @@ def _resolve(arg: str) -> list[str]:
         raise CorpusError(f"corpus default:{arg}: no source named; the sources are {', '.join(available)}")
     for name in names:
         if name not in available:
-            close = difflib.get_close_matches(name, available, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise CorpusError(f"unknown source {name!r} in corpus default:{arg}{hint}; the sources are {', '.join(available)}")
+            raise CorpusError(f"unknown source {name!r} in corpus default:{arg}; the sources are "
+                              f"{', '.join(available)}.{did_you_mean(name, available)}")
     return names
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from infoprune.documents import Document
 from infoprune.errors import UserError
+from infoprune.registry import Registry
 
 
 class CorpusError(UserError):
@@ -32,7 +33,16 @@ class SourceSpec:
         return f"{self.name}-v{self.version}.jsonl.gz"
 
 
-_REGISTRY: dict[str, SourceSpec] = {}
+def _discover() -> None:
+    # Parser modules register themselves on import; modules starting with "_" are helpers.
+    package = importlib.import_module("infoprune.sources")
+    for info in pkgutil.iter_modules(package.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"infoprune.sources.{info.name}")
+
+
+SOURCES: Registry[SourceSpec] = Registry("source", "sources", _discover,
+                                         lambda spec: f"{spec.parse.__module__}.{spec.parse.__qualname__}", CorpusError)
 
 
 def source(
@@ -53,26 +63,16 @@ def source(
         raise ValueError(f"bad source name {name!r}")
 
     def register(parse):
-        _REGISTRY[name] = SourceSpec(name, parse, tuple(packages), sdist, str(version), license, description)
+        SOURCES.add(name, SourceSpec(name, parse, tuple(packages), sdist, str(version), license, description))
         return parse
 
     return register
 
 
-def _discover() -> None:
-    # Parser modules register themselves on import; modules starting with "_" are helpers.
-    package = importlib.import_module("infoprune.sources")
-    for info in pkgutil.iter_modules(package.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"infoprune.sources.{info.name}")
-
-
 def source_names() -> list[str]:
     """Names of the registered default-corpus sources, sorted."""
-    _discover()
-    return sorted(_REGISTRY)
+    return SOURCES.names()
 
 
 def get_source(name: str) -> SourceSpec:
-    _discover()
-    return _REGISTRY[name]
+    return SOURCES.get(name)

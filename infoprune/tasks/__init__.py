@@ -8,52 +8,18 @@ with a checksum, and rebuilds any task whose files are missing or corrupt. `info
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ..atomic import atomic_write_text, read_entry, write_checked
 from ..config import DataConfig, stable_hash
 from ..documents import Document
 from ..errors import UserError
+from .spec import LOCAL, N_CHOICES, TaskSpec, local_names, task  # noqa: F401 - the package's interface
 
 TASKS_VERSION = "1"
-N_CHOICES = 4
 ITEMS = 1000  # per task: a 1,000-item task measures accuracy to about +-1.4 points (one stderr at chance)
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    name: str
-    source: str  # the default-corpus source its material comes from
-    about: str
-    build: Callable[[list[Document], Counter, int], list[dict]]  # (unseen documents, word counts, n) -> items
-
-    @property
-    def chance(self) -> float:
-        return 1.0 / N_CHOICES
-
-
-LOCAL: dict[str, TaskSpec] = {}
-
-
-def task(name: str, source: str, about: str):
-    """Register a local task builder under `name`."""
-
-    def register(fn):
-        LOCAL[name] = TaskSpec(name, source, about, fn)
-        return fn
-
-    return register
-
-
-def local_names() -> tuple[str, ...]:
-    from . import local  # noqa: F401  (registers the builders)
-
-    return tuple(sorted(LOCAL))
 
 
 def resolve(text: str) -> tuple[str, ...]:
@@ -72,12 +38,7 @@ def resolve(text: str) -> tuple[str, ...]:
 
 
 def check_local(name: str) -> TaskSpec:
-    local_names()
-    if name not in LOCAL:
-        close = difflib.get_close_matches(name, list(LOCAL), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"unknown task {name!r}{hint} local tasks: {', '.join(sorted(LOCAL))}")
-    return LOCAL[name]
+    return LOCAL.get(name)
 
 
 # The tasks are built once for every run, from the bands of the default split (split_seed 0, Persuasion out of

@@ -17,7 +17,7 @@ import numpy as np
 from ..config import stable_hash
 from ..documents import Document
 from ..samples import unit_hash
-from . import N_CHOICES, task
+from .spec import N_CHOICES, task
 
 WORD = re.compile(r"[A-Za-z]+")
 SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’]?\s+")
