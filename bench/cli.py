@@ -169,6 +169,18 @@ def cmd_isa_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from infoprune.export import export
+
+    options = argparse.Namespace(preset=args.preset, corpus=args.corpus, pool_bytes=args.pool_bytes, ood=args.ood,
+                                 probe="own", criteria="random", out=None, data_dir=args.data_dir, device="cpu")
+    cfg = build_config(options)
+    written = export(cfg, Path(args.out), Logger())
+    print(f"{written['documents']:,} documents, {written['bytes'] / 1e6:.1f} MB of text -> {args.out}; "
+          f"use it as --corpus jsonl:{args.out} --preset {args.preset}")
+    return 0
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from .perf import main
 
@@ -288,6 +300,16 @@ def parser() -> argparse.ArgumentParser:
     ic.add_argument("--result", help=argparse.SUPPRESS)
     ic.add_argument("--simd-bits", type=int, help=argparse.SUPPRESS)
     ic.set_defaults(func=cmd_isa_check)
+
+    ex = sub.add_parser("export", help="write the documents a preset reads from a corpus as one JSON-lines file, "
+                        "to carry to a machine without a network (then --corpus jsonl:FILE)")
+    ex.add_argument("--out", required=True, help="the JSON-lines file to write")
+    ex.add_argument("--preset", default="default", help=f"whose split sizes decide what is written: {', '.join(PRESETS)}")
+    ex.add_argument("--corpus", help="corpus spec (default: the preset's own)")
+    ex.add_argument("--pool-bytes", type=int, help="bytes of the pool band taken (preset default)")
+    ex.add_argument("--ood", help="document-id prefix or source name held out as the out-of-domain set")
+    ex.add_argument("--data-dir", help="cache of corpora (default $INFOPRUNE_DATA or ~/.cache/infoprune)")
+    ex.set_defaults(func=cmd_export)
 
     pf = sub.add_parser("perf", help="measure scoring and training throughput against their limits on this machine")
     perf.add_arguments(pf)

@@ -39,6 +39,31 @@ PRESETS: dict[str, RunConfig] = {
         probe_train=TrainConfig(budget="tokens:1000000", lr=3e-3),
         tasks=local_names(),
     ),
+    # A second scale on CPU, to ask whether the default's ranking of criteria holds for a larger model: 8x the
+    # default's non-embedding parameters (1.05M), 6x its training FLOPs per token, on 1.6M tokens a cell: about
+    # 10x the default's compute per cell. Its minutes per cell are not yet measured (docs/corpus-and-tasks.md).
+    "large": RunConfig(
+        preset="large",
+        data=DataConfig(probe_bytes=1_500_000, pool_bytes=3_000_000, test_bytes=250_000, dev_bytes=250_000,
+                        ood_bytes=120_000),
+        model=ModelConfig(vocab_size=4096, seq_len=128, d_model=128, n_layers=4, n_heads=4, d_ff=512),
+        train=TrainConfig(budget="tokens:1600000", lr=2e-3),
+        probe_train=TrainConfig(budget="tokens:1000000", lr=3e-3),
+        tasks=local_names(),
+    ),
+    # A GPU proxy sized for one short lease (docs/cluster.md): a 10.6M-parameter model (13.7M with the
+    # embeddings), context 256, 5M tokens a cell, on a 20 MB pool that the JSON-lines export of the default
+    # corpus carries to a machine without a network. Its time on a GPU is not yet measured.
+    "gpu-proxy": RunConfig(
+        preset="gpu-proxy",
+        data=DataConfig(probe_bytes=10_000_000, pool_bytes=20_000_000, test_bytes=2_000_000, dev_bytes=1_500_000,
+                        ood_bytes=500_000),
+        model=ModelConfig(vocab_size=8192, seq_len=256, d_model=384, n_layers=6, n_heads=6, d_ff=1024),
+        train=TrainConfig(budget="tokens:5000000", batch_size=64, lr=1e-3),
+        probe_train=TrainConfig(budget="tokens:10000000", batch_size=64, lr=1e-3),
+        eval_batch_size=64,
+        tasks=local_names(),
+    ),
     # For GPUs (README "Running on a cluster"): a GPT-2-small-class model, 124M parameters (99M without the
     # 32k-token embedding), context 1,024. On wikitext-103 from the hub when it answers, else on the whole
     # default corpus (see `build_config`).
