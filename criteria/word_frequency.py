@@ -6,7 +6,7 @@ keeps the samples made of rare words and prunes those made of the commonest ones
 """
 
 from infoprune.criterion import Criterion, register
-from infoprune.words import word_bits, words  # noqa: F401 - words: until dsir imports it from infoprune.words
+from infoprune.words import word_bits
 
 
 @register

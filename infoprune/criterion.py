@@ -166,6 +166,11 @@ class Criterion:
     def score(self, samples: Sequence[Sample], ctx: ScoringContext) -> np.ndarray:
         raise NotImplementedError
 
+    def inputs(self) -> str | None:
+        """A fingerprint of what the scores read besides their samples and services, e.g. a file a parameter
+        names, so that its cached scores are recomputed when that changes. None (the default): nothing."""
+        return None
+
     def terms(self, samples: Sequence[Sample], ctx: ScoringContext) -> dict[str, np.ndarray] | None:
         """For a score that is a sum: its terms by name, adding up to `score`, so that the report can show what
         each contributes. None (the default): the score is not a sum."""

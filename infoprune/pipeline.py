@@ -208,6 +208,7 @@ class Pipeline:
             (MODEL_NAME, EMBED_VERSION) if crit.uses_embedder else None,
             Seeds.of(seed).selection if crit.seeded else None,
             fingerprint(self.samples["dev"]) if crit.uses_target else None,
+            crit.inputs(),
         )
 
     def scores(self, spec: CriterionSpec, seed: int, pool: list[Sample] | None = None) -> np.ndarray:

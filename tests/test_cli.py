@@ -35,7 +35,7 @@ def last_line(err: str) -> str:
         (["--seeds", "0"], "the count of seeds must be at least 1"),
         (["--seeds", "1,1"], "repeats a seed"),
         (["--budget", "steps:10"], "write tokens:N (compute-matched) or epochs:N"),
-        (["--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, default, paper"),
+        (["--preset", "huge"], "unknown preset 'huge'; valid presets: smoke, default, large, gpu-proxy, paper"),
         (["--device", "tpu"], "unknown device 'tpu'; valid devices: auto, cpu, cuda"),
         pytest.param(["--device", "cuda"], "no CUDA GPU is visible", marks=pytest.mark.skipif(
             torch.cuda.is_available(), reason="a GPU is visible here")),

@@ -55,10 +55,13 @@ def quiet(msg: str) -> None:
 
 
 def test_per_sample_marks_the_criteria_that_score_a_sample_alone():
-    assert {n for n in names() if get(n).per_sample} == {"compression", "information", "length", "perplexity", "random"}
+    assert {n for n in names() if get(n).per_sample} == {
+        "c4-quality", "compression", "fineweb-quality", "gopher-quality", "gopher-repetition", "information", "length",
+        "perplexity", "random"}
     labels = [s.label for s in stream.streamable(parse_specs("all"), all_requested=True)]
-    assert labels == ["compression", "information", "length", "perplexity", "perplexity:keep=middle",
-                      "perplexity:keep=bottom", "random"]
+    assert labels == ["c4-quality", "compression", "compression:keep=middle", "fineweb-quality", "gopher-quality",
+                      "gopher-repetition", "information", "information:keep=middle", "length", "perplexity",
+                      "perplexity:keep=middle", "perplexity:keep=bottom", "random"]
 
 
 @pytest.mark.parametrize("pool_bytes", [None, 6_000])
