@@ -19,7 +19,7 @@ from .presets import PRESETS, build_config, preset
 
 def cmd_run(args: argparse.Namespace) -> int:
     from infoprune.distributed import init, shutdown
-    from infoprune.pipeline import run
+    from infoprune.runbook import run
     from infoprune.report import report
 
     cfg = build_config(args)

@@ -63,6 +63,7 @@ def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = 
 
     import torch
 
+    from infoprune.determinism import machine
     from infoprune.distributed import resolve_device
     from infoprune.perf import matmul_gflops
 
@@ -76,7 +77,7 @@ def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = 
     n = 8192 if cfg.device == "cuda" else 2048
     peaks = {"fp32": matmul_gflops(torch.float32, cfg.device, n), "bf16": matmul_gflops(torch.bfloat16, cfg.device, n)}
     out: dict = {
-        "machine": machine() | {"device": device},
+        "machine": machine(device),
         "preset": cfg.preset,
         "corpus": cfg.data.corpus,
         "matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()},
@@ -88,17 +89,6 @@ def measure(data_dir: Path, rounds: int, smoke: bool, log, device: str | None = 
     if smoke:
         out["smoke_stages_seconds"] = smoke_breakdown(data_dir, log)
     return out
-
-
-def machine() -> dict:
-    import os
-    import platform
-
-    import torch
-
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-            "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def pool_samples(cfg, data_dir: Path, log):
@@ -299,7 +289,7 @@ def smoke_breakdown(data_dir: Path, log) -> dict:
     from dataclasses import replace
 
     from infoprune.criterion import parse_specs
-    from infoprune.pipeline import run
+    from infoprune.runbook import run
     from infoprune.report import report
 
     from .presets import PRESETS

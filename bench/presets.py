@@ -6,7 +6,7 @@ import argparse
 import math
 from dataclasses import replace
 
-from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig, default_data_dir
+from infoprune.config import DataConfig, ModelConfig, RunConfig, TrainConfig, default_data_dir, parse_budget
 from infoprune.criterion import parse_specs
 from infoprune.errors import UserError
 from infoprune.registry import did_you_mean
@@ -110,14 +110,11 @@ def parse_seeds(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def parse_budget(text: str) -> str:
-    kind, _, amount = text.partition(":")
+def check_budget(text: str) -> str:
     try:
-        ok = kind in ("tokens", "epochs") and float(amount) > 0
+        parse_budget(text)
     except ValueError:
-        ok = False
-    if not ok:
-        raise UserError(f"--budget {text!r}: write tokens:N (compute-matched) or epochs:N")
+        raise UserError(f"--budget {text!r}: write tokens:N (compute-matched) or epochs:N") from None
     return text
 
 
@@ -142,7 +139,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
 
     base = preset(args.preset)
     budget = getattr(args, "budget", None)
-    train = replace(base.train, budget=parse_budget(budget)) if budget else base.train
+    train = replace(base.train, budget=check_budget(budget)) if budget else base.train
     # The cells' learning rate only: the probe is shared by every run of the preset, and its scores stay cached.
     lr_scale = parse_lr_scale(str(args.lr_scale)) if getattr(args, "lr_scale", None) is not None else 1.0
     if lr_scale != 1.0:

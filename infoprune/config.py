@@ -44,6 +44,18 @@ class ModelConfig:
 COMPILE_MODES = ("auto", "on", "off")
 
 
+BUDGET_KINDS = ("tokens", "epochs")
+
+
+def parse_budget(text: str) -> tuple[str, float]:
+    """`tokens:N` (a fixed token count) or `epochs:N` (passes over the kept set) -> (kind, N); ValueError else."""
+    kind, _, amount = text.partition(":")
+    value = float(amount)
+    if kind not in BUDGET_KINDS or not value > 0:
+        raise ValueError(f"not a budget: {text!r}")
+    return kind, value
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimiser and budget. `budget` is `tokens:N` (compute-matched) or `epochs:N` over the kept set."""
@@ -59,10 +71,8 @@ class TrainConfig:
     compile: str = "auto"  # auto | on | off: torch.compile the training objective (compiled.py says when auto does)
 
     def budget_tokens(self, kept_tokens: int) -> int:
-        kind, _, amount = self.budget.partition(":")
-        if kind == "tokens":
-            return int(float(amount))
-        return int(float(amount) * kept_tokens)
+        kind, amount = parse_budget(self.budget)
+        return int(amount) if kind == "tokens" else int(amount * kept_tokens)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,17 @@ def cpu_info() -> dict:
     return info
 
 
+def machine(device: str) -> dict:
+    """What timings were measured on, and what changes the last bits of the numbers: for manifests and reports."""
+    import torch
+
+    info = {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "device": device} | cpu_info()
+    if device == "cuda" and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
 def where(device: str) -> dict:
     """Where a cost was measured, in brief: recorded beside cache entries, so a run that reuses one can say it."""
     import torch

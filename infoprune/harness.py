@@ -14,7 +14,6 @@ import contextlib
 import io
 import logging
 import math
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -242,31 +241,6 @@ def _chance(name: str, samples: list[dict]) -> float | None:
         return 1.0 / N_CHOICES
     per_item = [1.0 / len(s["arguments"]) for s in samples if len(s.get("arguments", ())) > 1]
     return sum(per_item) / len(per_item) if per_item else None
-
-
-def rolling_bpb(lm, texts: Sequence[str]) -> float:
-    """lm-eval's `loglikelihood_rolling` bits per byte over `texts`: the cross-check of the suite's own."""
-    import json
-
-    with tempfile.TemporaryDirectory(prefix="infoprune-rolling-") as tmp:
-        data = Path(tmp) / "heldout.jsonl"
-        data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-        (Path(tmp) / "heldout.yaml").write_text(f"""task: heldout_bpb
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {json.dumps(str(data))}
-test_split: test
-output_type: loglikelihood_rolling
-doc_to_text: ""
-doc_to_target: text
-metric_list:
-  - metric: bits_per_byte
-    aggregation: bits_per_byte
-    higher_is_better: false
-""")
-        out = _evaluate(lm, ["heldout_bpb"], Path(tmp), hub=False)
-    return float(out["results"]["heldout_bpb"]["bits_per_byte,none"])
 
 
 def check_tasks(names: Sequence[str], log=print) -> tuple[str, ...]:

@@ -100,7 +100,7 @@ def compute(run_dir: Path, seed: int, retrain: str, data_dir: Path, simd_bits: i
     """In this process: score the run's pool anew and compare kept sets, scores and (retrained) metrics."""
     from . import criterion as registry
     from .config import Seeds
-    from .pipeline import Cell, Pipeline
+    from .pipeline import Pipeline
     from .select import select
 
     if simd_bits:

@@ -5,7 +5,6 @@ This is how a user prunes their own corpus for their own training, outside the b
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,22 +14,18 @@ from .atomic import atomic_write_bytes, atomic_write_text
 from .config import CriterionSpec, Seeds
 from .errors import UserError
 from .pipeline import Pipeline
+from .pooltable import INFO, info_frame, kept_line
 from .progress import progress
 from .select import select
 
-INFO_COLUMNS = ["id", "source", "n_tokens", "n_bytes", "text"]
+INFO_COLUMNS = INFO + ["text"]
 
 
 def score_table(pipe: Pipeline, specs: tuple[CriterionSpec, ...], seed: int = 0) -> pd.DataFrame:
     """One row per pool sample: its id, source, size and text, then one column per criterion label."""
     pool = pipe.samples["pool"]
-    table = pd.DataFrame({
-        "id": [s.id for s in pool],
-        "source": [s.source for s in pool],
-        "n_tokens": [len(s.tokens) for s in pool],
-        "n_bytes": [s.n_bytes for s in pool],
-        "text": [s.text for s in pool],
-    })
+    table = info_frame(pool)
+    table["text"] = [s.text for s in pool]
     with progress(pipe.log, len(specs), "criteria") as advance:
         for spec in specs:
             pipe.log(f"scoring {spec.label}")
@@ -78,5 +73,4 @@ def prune(table: pd.DataFrame, label: str, ratio: float, mode: str | None = None
 
 
 def write_kept(kept: pd.DataFrame, path: Path) -> None:
-    lines = (json.dumps({"id": r.id, "source": r.source, "text": r.text}) + "\n" for r in kept.itertuples())
-    atomic_write_text(Path(path), "".join(lines))
+    atomic_write_text(Path(path), "".join(kept_line(r.id, r.source, r.text) for r in kept.itertuples()))

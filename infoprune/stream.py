@@ -39,6 +39,7 @@ from .distributed import World
 from .documents import Document
 from .errors import UserError
 from .probe import load_or_train_probe, probe_key
+from .pooltable import INFO, info_frame, kept_line
 from .progress import progress
 from .samples import band, chunk, unit_hash
 from .scoring import token_nll
@@ -49,7 +50,6 @@ from .sources.lazy import open_corpus
 from .tokenizer import eos_id, load_or_train
 
 STREAM_VERSION = "1"  # part of the run key: bump when a shard's contents change for the same inputs
-INFO = ["id", "source", "n_tokens", "n_bytes"]
 Log = Callable[[str], None]
 
 
@@ -188,9 +188,8 @@ def score_shard(docs: list[Document], tok, nll, cfg: RunConfig, specs: tuple[Cri
     """One shard's samples with their size, text and one score column per criterion, as prune.score_table."""
     samples = chunk(docs, tok, cfg.model.seq_len)
     ids = [s.id for s in samples]
-    table = pd.DataFrame({"id": ids, "source": [s.source for s in samples],
-                          "n_tokens": [len(s.tokens) for s in samples], "n_bytes": [s.n_bytes for s in samples],
-                          "text": [s.text for s in samples]})
+    table = info_frame(samples)
+    table["text"] = [s.text for s in samples]
     ctx = ScoringContext(nll=nll)  # its memo lives as long as the shard
     for spec in specs:
         raw, _ = registry.score(registry.build(spec), samples, ctx, Seeds.of(seed).selection)
@@ -408,8 +407,7 @@ def merge(out: Path, key: str, world_size: int, ratio: float, select_by: str, mo
                 raise UserError(f"cannot merge {out}: {problem}; run the same command again to recompute it")
             part = part[part["id"].isin(kept)]
             kept_tokens += int(part["n_tokens"].sum())
-            f.write("".join(json.dumps({"id": r.id, "source": r.source, "text": r.text}) + "\n"
-                            for r in part.itertuples()))
+            f.write("".join(kept_line(r.id, r.source, r.text) for r in part.itertuples()))
     computed = sorted(i for m in markers for i in m["computed"])
     reused = sorted(i for m in markers for i in m["reused"])
     log(f"stream: kept {len(kept)} of {len(table)} samples by {select_by} ({mode}) -> {out / 'kept.jsonl'}")

@@ -3,7 +3,7 @@
     torchrun --standalone --nproc_per_node N tests/dist_worker.py CORPUS OUT DATA_DIR [FAIL_RANK]
     torchrun --standalone --nproc_per_node N tests/dist_worker.py cli BENCH_ARGS...
 
-The first form calls `pipeline.run` on the test config; with FAIL_RANK, that rank raises inside the first
+The first form calls `runbook.run` on the test config; with FAIL_RANK, that rank raises inside the first
 cell's training. The second runs `python -m bench BENCH_ARGS` with the test config as preset `tiny`.
 """
 
@@ -14,6 +14,7 @@ import torch
 
 import bench.presets
 import infoprune.pipeline as pipeline
+import infoprune.runbook as runbook
 from bench.cli import main as bench_main
 from conftest import tiny_config
 from infoprune.distributed import init, shutdown
@@ -35,7 +36,7 @@ def main() -> int:
             raise RuntimeError(f"rank {world.rank} fails on purpose")
 
         pipeline.train = failing
-    failed = pipeline.run(cfg, lambda msg: None, world)
+    failed = runbook.run(cfg, lambda msg: None, world)
     shutdown(world)
     return 1 if failed else 0
 

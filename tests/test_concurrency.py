@@ -21,7 +21,7 @@ from conftest import make_documents, tiny_config
 
 from infoprune import atomic, embed
 from infoprune.atomic import BAD_CHECKSUM, NO_CHECKSUM, read_entry, sha256_path, write_checked
-from infoprune.pipeline import run
+from infoprune.runbook import run
 from infoprune.sources import _fetch
 
 TESTS = Path(__file__).parent
@@ -157,7 +157,7 @@ SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from pathlib import Path
     import test_concurrency as t
-    from infoprune.pipeline import run
+    from infoprune.runbook import run
     t.install_fakes({fixtures!r})
     ready, go = Path({ready!r}), Path({go!r})
     ready.write_text("ready")

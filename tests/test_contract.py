@@ -16,7 +16,8 @@ from bench.cli import main
 from infoprune import criterion as registry
 from infoprune.criterion import REGISTRY, Criterion, ScoringContext, register
 from infoprune.errors import CriterionError
-from infoprune.pipeline import Pipeline, run
+from infoprune.pipeline import Pipeline
+from infoprune.runbook import run
 from infoprune.samples import Sample
 
 

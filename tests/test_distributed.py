@@ -15,7 +15,7 @@ import pytest
 
 from conftest import tiny_config
 from infoprune.distributed import World
-from infoprune.pipeline import run
+from infoprune.runbook import run
 
 WORKER = Path(__file__).with_name("dist_worker.py")
 CRITERIA = "random,length,information,perplexity"  # as in dist_worker.py

@@ -12,7 +12,7 @@ import pytest
 from conftest import tiny_config
 from test_harness import write_task
 
-from infoprune.pipeline import run
+from infoprune.runbook import run
 
 
 def items(n: int, seed: int) -> list[dict]:

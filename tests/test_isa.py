@@ -8,7 +8,7 @@ import pytest
 from conftest import tiny_config
 
 from bench.cli import main
-from infoprune.pipeline import run
+from infoprune.runbook import run
 
 
 def test_a_run_recomputed_under_avx2_keeps_the_same_samples(corpus_file, tmp_path, capsys):

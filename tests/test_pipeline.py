@@ -9,7 +9,7 @@ import pandas as pd
 from conftest import Exploding, NotANumber, tiny_config
 
 from infoprune.criterion import REGISTRY
-from infoprune.pipeline import run
+from infoprune.runbook import run
 from infoprune.report import report
 
 

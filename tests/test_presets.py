@@ -10,8 +10,9 @@ from conftest import tiny_config
 
 from bench.cli import main
 from bench.presets import PRESETS
+from infoprune.config import parse_budget
 from infoprune.model import build_model, count_params
-from infoprune.pipeline import run
+from infoprune.runbook import run
 from infoprune.samples import split_documents
 from infoprune.sources import load_corpus
 
@@ -27,7 +28,7 @@ def test_the_second_scales_have_the_stated_sizes():
     assert 7.5 <= large[0] / default[0] <= 8.5
     # training FLOPs per cell: 6 x (weights a token passes through, the tied head included) x tokens
     def per_cell(name, n):
-        return 6 * n * float(PRESETS[name].train.budget.split(":")[1])
+        return 6 * n * parse_budget(PRESETS[name].train.budget)[1]
     assert 8 <= per_cell("large", large[1]) / per_cell("default", default[1]) <= 12
 
 

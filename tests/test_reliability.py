@@ -28,7 +28,8 @@ from infoprune.config import CriterionSpec, DataConfig
 from infoprune.criterion import REGISTRY
 from infoprune.documents import Document
 from infoprune.errors import UserError
-from infoprune.pipeline import Cell, Pipeline, run
+from infoprune.pipeline import Cell, Pipeline
+from infoprune.runbook import run
 from infoprune.samples import band, unit_hash
 from infoprune.store import RunStore
 
@@ -91,7 +92,8 @@ KILL_SCRIPT = textwrap.dedent("""
         return real(model, *args, **kwargs)
 
     pipeline.train = train
-    pipeline.run(tiny_config(Path({corpus!r}), Path({out!r}), Path({data!r}), seeds=(0, 1, 2)), log=lambda m: None)
+    import infoprune.runbook as runbook
+    runbook.run(tiny_config(Path({corpus!r}), Path({out!r}), Path({data!r}), seeds=(0, 1, 2)), log=lambda m: None)
 """)
 
 

@@ -71,7 +71,7 @@ def test_a_corrupt_score_file_is_recomputed(corpus_file, tmp_path, calls):
 
 
 def test_a_run_that_reuses_cached_scores_still_reports_what_they_cost(corpus_file, tmp_path):
-    from infoprune.pipeline import run
+    from infoprune.runbook import run
     from infoprune.report.compute import accounting
     from infoprune.report.rundata import load_run
 

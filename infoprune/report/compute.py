@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..config import parse_budget
 from ..store import FULL
 from .render import Cell, Table
 from .rundata import Run
@@ -32,12 +33,15 @@ def _params(run: Run, section: str) -> int | None:
     return int(non_emb) + int(model["d_model"]) * int(vocab)
 
 
-def _budget_tokens(budget: str | None, epoch_tokens: float | None) -> float | None:
-    kind, _, amount = (budget or "").partition(":")
+def _budget(budget: str | None) -> tuple[str, float] | tuple[None, None]:
     try:
-        value = float(amount)
-    except ValueError:
-        return None
+        return parse_budget(budget or "")
+    except ValueError:  # a folder from another version of the suite: its compute is left out
+        return None, None
+
+
+def _budget_tokens(budget: str | None, epoch_tokens: float | None) -> float | None:
+    kind, value = _budget(budget)
     if kind == "tokens":
         return value
     return value * epoch_tokens if kind == "epochs" and epoch_tokens else None
@@ -150,11 +154,12 @@ def _paragraph(run: Run, cell_tokens, cell_s, n_model, pool_tokens, tokens_per_s
     out = [f"One cell trains {cell_tokens:,.0f} tokens in {cell_s:.1f} s{flops}."]
     full = [r for r in run.records if r.get("criterion") == FULL and r.get("train", {}).get("tokens")]
     as_run = {r["criterion"]: r for r in run.records if r.get("train", {}).get("tokens")}
-    if budget.startswith("tokens:"):
+    kind, passes = _budget(budget)
+    if kind == "tokens":
         out.append(f"This run's budget is compute-matched ({budget}): every cell trains the same number of tokens, "
                    "so pruning saved no training compute here; it only changed what the model saw.")
-    elif budget.startswith("epochs:") and full and as_run:
-        out.append(f"This run's budget is {budget}: every cell trains {budget.partition(':')[2]} pass(es) over its "
+    elif kind == "epochs" and full and as_run:
+        out.append(f"This run's budget is {budget}: every cell trains {passes:g} pass(es) over its "
                    f"kept set, so a pruned cell trains on fewer tokens than the full-data cell "
                    f"({full[0]['train']['tokens']:,} tokens) and this run realised the savings below, times the "
                    "number of passes.")
