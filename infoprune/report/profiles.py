@@ -114,7 +114,7 @@ def length_text(run: Run, table: Table | None) -> str:
 
 def terms_table(run: Run) -> Table | None:
     """For criteria whose score is a sum of terms (terms.parquet): each term's share of the score's variance,
-    cov(term, score) / var(score), which add up to 1, and its Pearson correlation with the score."""
+    cov(term, score) / var(score), which add up to 1, and its Pearson and Spearman correlations with the score."""
     terms = run.terms
     if terms is None:
         return None
@@ -124,13 +124,16 @@ def terms_table(run: Run) -> Table | None:
         total = terms[[c for c in terms.columns if c.startswith(crit + "/")]].astype(float).sum(axis=1)
         t = terms[col].astype(float)
         share = float(np.cov(t, total)[0, 1] / np.var(total, ddof=1)) if np.var(total) > 0 else float("nan")
-        corr = float(t.corr(total))
-        rows.append([Cell(crit), Cell(term), Cell(f"{share:.0%}"), Cell(f"{corr:+.2f}")])
-        records.append({"criterion": crit, "term": term, "variance_share": share, "pearson_with_score": corr})
+        corr, rank = float(t.corr(total)), float(t.corr(total, method="spearman"))
+        rows.append([Cell(crit), Cell(term), Cell(f"{share:.0%}"), Cell(f"{corr:+.2f}"), Cell(f"{rank:+.2f}")])
+        records.append({"criterion": crit, "term": term, "variance_share": share, "pearson_with_score": corr,
+                        "spearman_with_score": rank})
     if not rows:
         return None
-    notes = ["variance share: cov(term, score) / var(score) over the pool; the shares of one score add up to 1, so "
-             "a term near 0% barely moves the ranking."]
+    notes = ["variance share: cov(term, score) / var(score) over the pool; the shares of one score add up to 1 (two "
+             "standardised terms share it equally, whatever they are). Spearman with score: how far the term alone "
+             "orders the pool as the score does; selection uses only that order, so a term near 1 decides the kept "
+             "set."]
     return Table("terms", "Table 7: what each term of a summed score contributes", [("", "criterion"), ("", "term"),
-                 ("", "variance share"), ("", "Pearson with score")], rows, "llrr", notes=notes,
-                 data=pd.DataFrame(records))
+                 ("", "variance share"), ("", "Pearson with score"), ("", "Spearman with score")], rows, "llrrr",
+                 notes=notes, data=pd.DataFrame(records))
