@@ -6,6 +6,7 @@ tag where every rank does its own work (prune-corpus shards).
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -37,7 +38,11 @@ class Logger:
             return
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, unit=f" {unit}", file=self.stream, dynamic_ncols=True, leave=True,
+        # A terminal that reports no size (some pseudo-terminals do) gets 100 x 24: tqdm hides a bar below the
+        # last row, so a height of 0 would hide it.
+        size = shutil.get_terminal_size((100, 24))
+        self.bar = tqdm(total=total, unit=f" {unit}", file=self.stream, ncols=size.columns or 100,
+                        nrows=size.lines or 24, leave=True,
                         bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt}{unit} done, {remaining} left [{elapsed}]")
         try:
             yield lambda: self.bar.update(1)
