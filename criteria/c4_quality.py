@@ -17,8 +17,8 @@ line of a chunk is usually cut mid-sentence.
 
 import numpy as np
 
-from infoprune.criterion import Criterion, register
-from infoprune.rulesets import RuleSet, datatrove_filters, verdict
+from infoprune.criterion import register
+from infoprune.rulesets import RuleSetCriterion, datatrove_filters, verdict
 
 OFF = {"filter_lorem_ipsum": False, "filter_curly_bracket": False, "min_num_sentences": -1}  # page rules off
 RULES = {"lorem_ipsum": {"filter_lorem_ipsum": True}, "curly_bracket": {"filter_curly_bracket": True},
@@ -26,16 +26,16 @@ RULES = {"lorem_ipsum": {"filter_lorem_ipsum": True}, "curly_bracket": {"filter_
 
 
 @register
-class C4Quality(Criterion):
+class C4Quality(RuleSetCriterion):
     name = "c4-quality"
     version = "1"
     keeps = "the samples passing most of C4's 3 page rules, then most lines kept (datatrove C4QualityFilter)"
     paper = "Raffel et al. 2020, C4 (T5) cleaning rules; datatrove 0.10.1 C4QualityFilter"
-    per_sample = True
+    filter_class = "C4QualityFilter"
     pass_mark = float(len(RULES))
 
-    def ruleset(self) -> RuleSet:
-        return RuleSet(datatrove_filters(self.name).C4QualityFilter, OFF, RULES)
+    def switches(self, cls):
+        return OFF, RULES
 
     def score(self, samples, ctx):
         texts = [s.text for s in samples]
@@ -47,4 +47,4 @@ class C4Quality(Criterion):
             verdict(lines, t)
             seen = lines.stats["line-total"].total - total
             share.append((lines.stats["line-kept"].total - kept) / seen if seen else 0.0)
-        return self.ruleset().passed(texts) + 0.5 * np.array(share)
+        return super().score(samples, ctx) + 0.5 * np.array(share)

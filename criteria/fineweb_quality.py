@@ -12,8 +12,8 @@ line rules see only the chunk's lines, and a line cut by the chunk boundary ends
 
 import math
 
-from infoprune.criterion import Criterion, register
-from infoprune.rulesets import RuleSet, datatrove_filters, defaults
+from infoprune.criterion import register
+from infoprune.rulesets import RuleSetCriterion, defaults
 
 # Each rule's threshold, and the value that can never trip it (the class has no None switch).
 RULES = {"line_punct_thr": -math.inf, "short_line_thr": math.inf, "char_duplicates_ratio": math.inf,
@@ -21,18 +21,14 @@ RULES = {"line_punct_thr": -math.inf, "short_line_thr": math.inf, "char_duplicat
 
 
 @register
-class FinewebQuality(Criterion):
+class FinewebQuality(RuleSetCriterion):
     name = "fineweb-quality"
     version = "1"
     keeps = "the samples that pass the most of FineWeb's 4 quality rules (datatrove FineWebQualityFilter)"
     paper = "Penedo et al. 2024, FineWeb quality filter; datatrove 0.10.1 FineWebQualityFilter"
-    per_sample = True
+    filter_class = "FineWebQualityFilter"
     pass_mark = float(len(RULES))
 
-    def ruleset(self) -> RuleSet:
-        cls = datatrove_filters(self.name).FineWebQualityFilter
+    def switches(self, cls):
         on = defaults(cls)
-        return RuleSet(cls, RULES, {r: {r: on[r]} for r in RULES})
-
-    def score(self, samples, ctx):
-        return self.ruleset().passed([s.text for s in samples])
+        return RULES, {r: {r: on[r]} for r in RULES}

@@ -13,27 +13,23 @@ chunk holds about 80-100 words, so the last, short chunk of a document can fail 
 own lines.
 """
 
-from infoprune.criterion import Criterion, register
-from infoprune.rulesets import RuleSet, datatrove_filters, defaults
+from infoprune.criterion import register
+from infoprune.rulesets import RuleSetCriterion, defaults
 
 RULES = ("min_doc_words", "max_doc_words", "min_avg_word_length", "max_avg_word_length", "max_symbol_word_ratio",
          "max_bullet_lines_ratio", "max_ellipsis_lines_ratio", "max_non_alpha_words_ratio", "min_stop_words")
 
 
 @register
-class GopherQuality(Criterion):
+class GopherQuality(RuleSetCriterion):
     name = "gopher-quality"
     version = "1"
     keeps = "the samples that pass the most of Gopher's 9 quality rules (datatrove GopherQualityFilter)"
     paper = "Rae et al. 2021, Gopher/MassiveText quality filter; datatrove 0.10.1 GopherQualityFilter"
-    per_sample = True
+    filter_class = "GopherQualityFilter"
     pass_mark = float(len(RULES))
 
-    def ruleset(self) -> RuleSet:
-        cls = datatrove_filters(self.name).GopherQualityFilter
+    def switches(self, cls):
         on = defaults(cls)
         # A threshold of None switches its rule off (datatrove tests `if self.<threshold> and ...`).
-        return RuleSet(cls, {r: None for r in RULES}, {r: {r: on[r]} for r in RULES})
-
-    def score(self, samples, ctx):
-        return self.ruleset().passed([s.text for s in samples])
+        return {r: None for r in RULES}, {r: {r: on[r]} for r in RULES}

@@ -14,30 +14,26 @@ when it occurs once, so a short sample (a dictionary entry of a line or two) fai
 without repeating anything: one 4-gram of 21 characters in a 60-character text is over 16%.
 """
 
-from infoprune.criterion import Criterion, register
-from infoprune.rulesets import RuleSet, datatrove_filters, defaults
+from infoprune.criterion import register
+from infoprune.rulesets import RuleSetCriterion, defaults
 
 FRACTIONS = ("dup_line_frac", "dup_para_frac", "dup_line_char_frac", "dup_para_char_frac")
 
 
 @register
-class GopherRepetition(Criterion):
+class GopherRepetition(RuleSetCriterion):
     name = "gopher-repetition"
     version = "1"
     keeps = "the samples that pass the most of Gopher's 13 repetition rules (datatrove GopherRepetitionFilter)"
     paper = "Rae et al. 2021, Gopher/MassiveText repetition filter; datatrove 0.10.1 GopherRepetitionFilter"
-    per_sample = True
+    filter_class = "GopherRepetitionFilter"
     pass_mark = 13.0
 
-    def ruleset(self) -> RuleSet:
-        cls = datatrove_filters(self.name).GopherRepetitionFilter
+    def switches(self, cls):
         on = defaults(cls)
         # Each (n, threshold) pair of the two n-gram lists is one rule; None and () switch rules off.
         off = {f: None for f in FRACTIONS} | {"top_n_grams": (), "dup_n_grams": ()}
         rules = {f: {f: on[f]} for f in FRACTIONS}
         rules |= {f"top_{n}_gram": {"top_n_grams": ((n, t),)} for n, t in on["top_n_grams"]}
         rules |= {f"duplicated_{n}_n_grams": {"dup_n_grams": ((n, t),)} for n, t in on["dup_n_grams"]}
-        return RuleSet(cls, off, rules)
-
-    def score(self, samples, ctx):
-        return self.ruleset().passed([s.text for s in samples])
+        return off, rules

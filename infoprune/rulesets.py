@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .criterion import Criterion
 from .errors import CriterionError
 
 
@@ -68,3 +69,24 @@ class RuleSet:
         scores = [n if verdict(self.whole, t) else min(n - 1, sum(verdict(f, t) for f in self.singles.values()))
                   for t in texts]
         return np.array(scores, dtype=np.float64)
+
+
+class RuleSetCriterion(Criterion):
+    """A criterion that is one of datatrove's rule sets, scored by the number of its rules a sample passes.
+
+    A subclass names the datatrove class (`filter_class`) and says how to switch its rules (`switches`).
+    """
+
+    filter_class = ""
+    per_sample = True
+
+    def switches(self, cls) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """(the keywords that switch every rule off, {rule: the keywords that switch it back on})."""
+        raise NotImplementedError
+
+    def ruleset(self) -> RuleSet:
+        cls = getattr(datatrove_filters(self.name), self.filter_class)
+        return RuleSet(cls, *self.switches(cls))
+
+    def score(self, samples, ctx):
+        return self.ruleset().passed([s.text for s in samples])
