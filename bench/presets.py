@@ -17,7 +17,8 @@ from infoprune.tasks import local_names, resolve
 PROBES = ("own", "pool", "smollm2")
 
 PRESETS: dict[str, RunConfig] = {
-    # Under 3 minutes on 2 CPU cores: the default model on a fifth of its pool and a tenth of its budget.
+    # The default model on a fifth of its pool and a tenth of its budget: 139 s for 37 cells at 5b2fa7b
+    # (not re-timed with 20 criteria).
     "smoke": RunConfig(
         preset="smoke",
         data=DataConfig(probe_bytes=300_000, pool_bytes=600_000, test_bytes=60_000, dev_bytes=60_000,
@@ -28,8 +29,8 @@ PRESETS: dict[str, RunConfig] = {
         tasks=local_names(),
         task_limit=25,  # every local task on its first 25 items: enough to see the wiring work
     ),
-    # At most 30 minutes on 2 CPU cores with every criterion. At this compute a 0.13M-parameter model on
-    # 800k tokens beats a 1M-parameter one on the 250k tokens it could afford (2.78 vs 3.06 bits/byte).
+    # 35 min on 2 CPU cores with every criterion (make bench, 61 cells, at ec49f72; the target was 30).
+    # At this compute a 0.13M-parameter model on 800k tokens beats a 1M-parameter one on the 250k tokens it could afford (2.78 vs 3.06 bits/byte).
     "default": RunConfig(
         preset="default",
         data=DataConfig(probe_bytes=1_500_000, pool_bytes=3_000_000, test_bytes=250_000, dev_bytes=250_000,
