@@ -30,7 +30,8 @@ PRESETS: dict[str, RunConfig] = {
         task_limit=25,  # every local task on its first 25 items: enough to see the wiring work
     ),
     # 35 min on 2 CPU cores with every criterion (make bench, 61 cells, at ec49f72; the target was 30).
-    # At this compute a 0.13M-parameter model on 800k tokens beats a 1M-parameter one on the 250k tokens it could afford (2.78 vs 3.06 bits/byte).
+    # At this compute a 0.13M-parameter model on 800k tokens beats a 1M-parameter one on the 250k tokens it
+    # could afford (2.78 vs 3.06 bits/byte).
     "default": RunConfig(
         preset="default",
         data=DataConfig(probe_bytes=1_500_000, pool_bytes=3_000_000, test_bytes=250_000, dev_bytes=250_000,
