@@ -106,7 +106,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         raise UserError(f"--seeds {text!r}: give a count (3) or a comma-separated list (0,5,7)") from None
     if "," not in text:
         if len(values) != 1 or values[0] < 1:
-            raise UserError(f"--seeds {text!r}: the count of seeds must be at least 1 (one seed N alone: --seeds N,)")
+            raise UserError(f"--seeds {text!r}: the count of seeds must be at least 1 "
+                            "(one seed N alone: --seeds N,)")
         return tuple(range(values[0]))
     if len(set(values)) != len(values):
         raise UserError(f"--seeds {text!r} repeats a seed: repeated seeds would count one run twice")
