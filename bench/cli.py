@@ -226,6 +226,9 @@ def parser() -> argparse.ArgumentParser:
                    "probe's) by this factor, e.g. 2 or 0.5: a new configuration, so new cells")
     r.add_argument("--out", help="run folder (default runs/PRESET, or runs/PRESET-lrX with --lr-scale X); "
                    "re-running resumes it")
+    r.add_argument("--workers", default="auto", help="cells measured at once on CPU, each in a process of its own: "
+                   "a number, or auto (the default: one per core, as memory allows; 1 on a GPU). Results do not "
+                   "change with it")
     r.set_defaults(func=cmd_run)
 
     sc = sub.add_parser(

@@ -108,6 +108,7 @@ class RunConfig:
     task_limit: int = 0  # items evaluated per task; 0: all of them
     keep_models: bool = True  # keep each cell's trained weights in the data cache, so new tasks need no retraining
     device: str = "cpu"  # cpu | cuda (the CLI resolves `auto`)
+    workers: int = 1  # cells measured at once, each in a process of its own (workers.py); results never change
     out: str = "runs/default"
     data_dir: str = ""
 
@@ -117,7 +118,7 @@ class RunConfig:
     def fingerprint_dict(self) -> dict:
         """The part of the config that changes results: everything but where things are written."""
         d = self.to_dict()
-        for k in ("out", "data_dir", "device", "criteria", "ratios", "seeds", "keep_models"):
+        for k in ("out", "data_dir", "device", "criteria", "ratios", "seeds", "keep_models", "workers"):
             d.pop(k)
         if self.device != "cpu":  # CUDA kernels and bf16 change the numbers; CPU runs keep their keys
             d["device"] = self.device

@@ -77,6 +77,14 @@ class Pipeline:
             log("warning: MKL was initialised before infoprune could ask it for strict reproducibility, so results "
                 "may depend on the thread count; import infoprune before running torch, or set MKL_CBWR=AUTO,STRICT")
 
+    @classmethod
+    def measuring(cls, cfg: RunConfig, samples: dict[str, list[Sample]], tokenizer, log: Callable[[str], None]):
+        """A pipeline that only measures cells (`measure`), on the samples and tokenizer of the process that
+        started it: it reads no corpus and builds no criterion."""
+        pipe = cls(cfg, log)
+        pipe.__dict__.update(samples=samples, tokenizer=tokenizer)  # its cached properties, given
+        return pipe
+
     def _timed(self, stage: str, fn):
         t0 = time.time()
         result = fn()
@@ -326,16 +334,17 @@ class Pipeline:
         keep = set(select([s.id for s in pool], scores, cell.ratio, crit.keep, Seeds.of(cell.seed).selection))
         return [s for s in pool if s.id in keep]
 
-    def trained(self, cell: Cell, kept: list[Sample], seeds: Seeds) -> tuple[object, dict]:
-        """The cell's model and its training record; from the model cache when this exact training ran before.
-
-        The cache key leaves out the evaluation settings, so adding a task re-evaluates without retraining.
-        """
-        c = self.cfg
+    def model_key(self, cell: Cell, kept: list[Sample]) -> str:
+        """The model cache key of `cell` trained on `kept`. It leaves out the evaluation settings, so adding a
+        task re-evaluates without retraining."""
         version = registry.get(cell.spec.name).version if cell.spec else None
-        key = stable_hash("model", MODELS_VERSION, package_versions(), c.training_dict(), self.corpus.fingerprint,
-                          cell.label, version, cell.ratio, cell.seed, fingerprint(kept))
-        folder = self.data_dir / "models" / key
+        return stable_hash("model", MODELS_VERSION, package_versions(), self.cfg.training_dict(),
+                           self.corpus.fingerprint, cell.label, version, cell.ratio, cell.seed, fingerprint(kept))
+
+    def trained(self, kept: list[Sample], seeds: Seeds, model_key: str) -> tuple[object, dict]:
+        """The cell's model and its training record; from the model cache when this exact training ran before."""
+        c = self.cfg
+        folder = self.data_dir / "models" / model_key
         record = self.world.broadcast(read_checked(folder / "train.json") if self.world.is_main else None)
         if record is not None:
             try:
@@ -353,11 +362,15 @@ class Pipeline:
         return model, record
 
     def run_cell(self, cell: Cell, key: str) -> dict:
-        seeds = Seeds.of(cell.seed)
         t0 = time.time()
         kept = self.kept(cell)
-        t_select = time.time() - t0
-        model, trained = self.trained(cell, kept, seeds)
+        return self.measure(cell, key, kept, self.model_key(cell, kept), time.time() - t0)
+
+    def measure(self, cell: Cell, key: str, kept: list[Sample], model_key: str, select_seconds: float) -> dict:
+        """Train the cell's model on `kept` and evaluate it: the cell's record. Reads no criterion, so a worker
+        process (workers.py) can run it with what the main process selected."""
+        seeds = Seeds.of(cell.seed)
+        model, trained = self.trained(kept, seeds, model_key)
         t1 = time.time()
         eval_sets = {"in_domain": self.samples["in_domain"], "ood": self.samples["ood"]}
         metrics = evaluate(eval_sets, self._nll(model))
@@ -379,7 +392,7 @@ class Pipeline:
             "kept_mask": base64.b64encode(np.packbits(mask).tobytes()).decode(),
             "metrics": metrics,
             "train": {k: v for k, v in trained.items() if k != "seconds"},
-            "seconds": {"select": round(t_select, 3), "train": trained["seconds"],
+            "seconds": {"select": round(select_seconds, 3), "train": trained["seconds"],
                         "evaluate": round(t2 - t1, 3), "downstream": round(time.time() - t2, 3)},
         }
 

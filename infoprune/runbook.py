@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import traceback
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
@@ -20,11 +19,12 @@ from .config import RunConfig, Seeds
 from .criterion import SERVICES
 from .determinism import machine
 from .distributed import World
-from .errors import CriterionError, UserError
 from .model import build_model, count_params
+from .outcome import Failure, attempt, describe, save
 from .pipeline import Cell, Pipeline
 from .progress import progress
 from .store import RunStore
+from .workers import run_in_workers, worker_threads
 from .versions import package_versions
 
 
@@ -66,34 +66,35 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print, world: World = World
 
 def _run_cells(pipe: Pipeline, store: RunStore, pending: list[tuple[Cell, str]], done: dict, failures: dict,
                advance: Callable[[], None]) -> None:
-    """Run the pending cells in order, storing each as it finishes. A failing cell is recorded and skipped (a
-    failing criterion must not lose the other cells' work), except under torchrun or on bad input."""
+    """Run the pending cells, storing each as it finishes: in order, or in worker processes (workers.py). A
+    failing cell is recorded and skipped (a failing criterion must not lose the other cells' work), except under
+    torchrun or on bad input."""
     log, world = pipe.log, pipe.world
+
+    def finished(key: str, outcome: dict | Failure) -> None:
+        if isinstance(outcome, Failure):
+            failures[key] = outcome.error
+            log(f"  FAILED: {outcome.error}")
+        else:
+            done[key] = outcome
+            m = outcome["metrics"]
+            log(f"  bpb in-domain {m.get('bpb/in_domain', float('nan')):.4f}"
+                f"  ood {m.get('bpb/ood', float('nan')):.4f}  ({outcome['seconds']['train']:.1f}s training)")
+        advance()
+
+    if pipe.cfg.workers > 1 and len(pending) > 1:
+        run_in_workers(pipe, store, pending, finished)
+        return
     t_start = time.time()
     for i, (cell, key) in enumerate(pending, 1):
         eta = ""
         if i > 1:
             eta = f", ~{(time.time() - t_start) / (i - 1) * (len(pending) - i + 1) / 60:.1f} min left"
-        log(f"[cell {i}/{len(pending)}] {cell.label} ratio={cell.ratio} seed={cell.seed}{eta}")
-        try:
-            record = pipe.run_cell(cell, key)
-        except Exception as exc:
-            if world.distributed or (isinstance(exc, UserError) and not isinstance(exc, CriterionError)):
-                raise  # bad input concerns the whole run, not this cell
-            failures[key] = str(exc) if isinstance(exc, CriterionError) else f"{type(exc).__name__}: {exc}"
-            store.write_failure(key, {"cell": cell.label, "ratio": cell.ratio, "seed": cell.seed,
-                                      "error": failures[key], "traceback": traceback.format_exc()})
-            log(f"  FAILED: {failures[key]}")
-            advance()
-            continue
+        log(f"[cell {i}/{len(pending)}] {describe(cell)}{eta}")
+        outcome = attempt(lambda: pipe.run_cell(cell, key), world)
         if world.is_main:
-            store.write_cell(record)
-            store.clear_failure(key)
-        done[key] = record
-        m = record["metrics"]
-        log(f"  bpb in-domain {m.get('bpb/in_domain', float('nan')):.4f}"
-            f"  ood {m.get('bpb/ood', float('nan')):.4f}  ({record['seconds']['train']:.1f}s training)")
-        advance()
+            save(store, cell, key, outcome)
+        finished(key, outcome)
 
 
 def criterion_info(crit: registry.Criterion, used: list[str] | None) -> dict:
@@ -118,7 +119,9 @@ def manifest(pipe: Pipeline, cells: list[Cell], keys: list[str], done: dict, fai
         "versions": package_versions(),
         "corpus": pipe.corpus.manifest | {"fingerprint": pipe.corpus.fingerprint},
         "seed_streams": {seed: dataclasses.asdict(Seeds.of(seed)) for seed in cfg.seeds},
-        "machine": machine(cfg.device) | {"processes": pipe.world.size},
+        # workers: cell processes of `worker_threads` torch threads each; their cells' timings are theirs
+        "machine": machine(cfg.device) | {"processes": pipe.world.size, "workers": cfg.workers,
+                                          "worker_threads": worker_threads(cfg.workers)},
         "criteria_info": {spec.label: criterion_info(registry.build(spec), pipe.services.get(spec.label))
                           for spec in cfg.criteria},
         "score_cache_keys": pipe.score_keys,

@@ -221,7 +221,10 @@ def cli(monkeypatch, capsys):
 
 
 def tiny_run(corpus: Path, out: Path, data: Path, *extra: str) -> list[str]:
-    return ["run", "--preset", "tiny", "--corpus", f"jsonl:{corpus}", "--out", str(out), "--data-dir", str(data), *extra]
+    """One process (`--workers 1`): these tests patch the pipeline in this process, where workers would not see
+    it. Workers have their own tests (test_workers.py)."""
+    return ["run", "--preset", "tiny", "--corpus", f"jsonl:{corpus}", "--out", str(out), "--data-dir", str(data),
+            "--workers", "1", *extra]
 
 
 def one_error_line(err: str) -> str:
@@ -344,7 +347,7 @@ def test_an_interrupted_cli_exits_130_with_one_line_keeps_finished_cells_and_res
     resumed = pd.read_csv(out / "results.csv")
     assert len(cell_files(out)) == 6 and len(resumed.groupby(["criterion", "ratio", "seed"])) == 6
     assert not resumed.duplicated(["criterion", "ratio", "seed", "metric"]).any()
-    code, _, _ = cli(*tiny_run(corpus_file, tmp_path / "clean", tmp_path / "clean-data", *argv[9:]))
+    code, _, _ = cli(*tiny_run(corpus_file, tmp_path / "clean", tmp_path / "clean-data", *argv[11:]))
     assert code == 0
     pd.testing.assert_frame_equal(resumed, pd.read_csv(tmp_path / "clean" / "results.csv"))
 
