@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator
@@ -66,7 +67,11 @@ def worker_threads(workers: int) -> int:
 
 def run_in_workers(pipe: Pipeline, store: RunStore, pending: list[tuple[Cell, str]],
                    finished: Callable[[str, dict | Failure], None]) -> None:
-    """Measure `pending` in min(cfg.workers, len(pending)) worker processes; `finished(key, outcome)` for each."""
+    """Measure `pending` in min(cfg.workers, len(pending)) worker processes; `finished(key, outcome)` for each.
+
+    The main thread scores, selects and queues; a listener thread takes the workers' messages meanwhile, so
+    cells are reported as they finish even while the main thread embeds the pool for minutes.
+    """
     cfg, log = pipe.cfg, pipe.log
     n = min(cfg.workers, len(pending))
     pool = pipe.samples["pool"]
@@ -81,98 +86,135 @@ def run_in_workers(pipe: Pipeline, store: RunStore, pending: list[tuple[Cell, st
         for proc in procs.values():
             proc.start()
     log(f"{n} worker processes, {setup.threads} torch thread{'s' * (setup.threads > 1)} each")
-    cells: dict[str, Cell] = {}
-    left: set[str] = set()  # queued or being measured
-    running: dict[int, str] = {}  # worker -> the key it measures
-    counted: set[str] = set()
-    t_start, n_done = time.time(), 0
-
-    def finish(key: str, outcome: dict | Failure, by: str) -> None:
-        nonlocal n_done
-        if key in counted:  # a dead worker's cell whose result came in after all
-            return
-        counted.add(key)
-        n_done += 1
-        left.discard(key)
-        eta = (time.time() - t_start) / n_done * (len(pending) - n_done) / 60
-        log(f"[cell {n_done}/{len(pending)}] {describe(cells[key])} ({by}), ~{eta:.1f} min left")
-        finished(key, outcome)
-        if isinstance(outcome, Failure) and outcome.whole_run:
-            raise UserError(outcome.error)
-
-    def handle(message: tuple) -> None:
-        kind, worker, *rest = message
-        if kind == "log":
-            log(f"worker {worker}: {rest[0]}")
-        elif kind == "start":
-            running[worker] = rest[0]
-        else:
-            running.pop(worker, None)
-            finish(rest[0], rest[1], f"worker {worker}")
-
-    def pump(wait: bool) -> None:
-        """Handle the messages that arrived; with `wait`, wait for one, or else look for workers that died."""
-        while True:
-            try:
-                message = results.get(timeout=POLL_SECONDS) if wait else results.get_nowait()
-            except queue.Empty:
-                if wait:
-                    bury()
-                return
-            handle(message)
-            wait = False
-
-    def bury() -> None:
-        """Fail the cell of each worker that died, and every queued cell once none is left."""
-        dead = [i for i, proc in procs.items() if not proc.is_alive()]
-        pump(wait=False)  # what they sent before they ended
-        for i in dead:
-            proc = procs.pop(i)
-            if i in running:
-                why = " (killed: out of memory?)" if proc.exitcode == -signal.SIGKILL else ""
-                fail(running.pop(i), f"its worker process died with exit code {proc.exitcode}{why}", f"worker {i}")
-        if not procs:
-            for key in sorted(left, key=list(cells).index):
-                fail(key, "not measured: every worker process died", "no worker left")
-
-    def fail(key: str, error: str, by: str) -> None:
-        if key not in counted:
-            save(store, cells[key], key, Failure(error, ""))
-            finish(key, Failure(error, ""), by)
-
+    book = Book({key: cell for cell, key in pending}, store, log, finished, procs)
+    listener = threading.Thread(target=book.listen, args=(results,), name="infoprune-listener", daemon=True)
+    listener.start()
     try:
         for cell, key in pending:
-            cells[key] = cell
+            if book.error:
+                break
             t0 = time.time()
             chosen = attempt(lambda: pipe.kept(cell), pipe.world)  # scores the pool when the cache has no entry
             if isinstance(chosen, Failure):
                 save(store, cell, key, chosen)
-                finish(key, chosen, "main process")
+                book.finish(key, chosen, "main process")
                 continue
             ids = {s.id for s in chosen}
             mask = np.array([s.id in ids for s in pool], dtype=bool)
+            book.queue(key)
             jobs.put(Job(cell, key, mask, pipe.model_key(cell, chosen), time.time() - t0))
-            left.add(key)
-            pump(wait=False)
         for _ in procs:
             jobs.put(None)
-        while left:
-            pump(wait=True)
+        book.all_queued.set()
+        listener.join()
+        if book.error:
+            raise UserError(book.error)
         for proc in procs.values():
             proc.join(timeout=60)  # each saw the end marker and is exiting
     finally:
+        book.stop.set()
         for proc in procs.values():
             proc.terminate()  # a worker exits through Python's cleanup (`_stop`), so nothing of it leaks
         for proc in procs.values():
-            proc.join()
+            proc.join(timeout=30)
+            if proc.is_alive():  # stuck in native code past its SIGTERM
+                proc.kill()
+                proc.join()
+
+
+class Book:
+    """The cells in flight and what came of them: fed by the main thread (what it queues, or fails itself) and
+    by the listener thread (what the workers report, and workers that die)."""
+
+    def __init__(self, cells: dict[str, Cell], store: RunStore, log: Callable[[str], None],
+                 finished: Callable[[str, dict | Failure], None], procs: dict[int, mp.Process]) -> None:
+        self.cells, self.store, self.log, self.finished, self.procs = cells, store, log, finished, procs
+        self.lock = threading.Lock()
+        self.left: list[str] = []  # queued or being measured, in queue order
+        self.running: dict[int, str] = {}  # worker -> the key it measures
+        self.counted: set[str] = set()
+        self.buried: set[int] = set()
+        self.error = ""  # bad input met in a worker: the run stops
+        self.all_queued, self.stop = threading.Event(), threading.Event()
+        self.t_start = time.time()
+
+    def queue(self, key: str) -> None:
+        with self.lock:
+            self.left.append(key)
+
+    def finish(self, key: str, outcome: dict | Failure, by: str) -> None:
+        with self.lock:
+            if key in self.counted:  # a dead worker's cell whose result came in after all
+                return
+            self.counted.add(key)
+            if key in self.left:
+                self.left.remove(key)
+            n, total = len(self.counted), len(self.cells)
+            eta = (time.time() - self.t_start) / n * (total - n) / 60
+            self.log(f"[cell {n}/{total}] {describe(self.cells[key])} ({by}), ~{eta:.1f} min left")
+            self.finished(key, outcome)
+            if isinstance(outcome, Failure) and outcome.whole_run:
+                self.error = outcome.error
+                self.stop.set()
+
+    def listen(self, results) -> None:
+        """The listener thread: handle the workers' messages until every queued cell is accounted for."""
+        try:
+            while not self.stop.is_set():
+                with self.lock:
+                    if self.all_queued.is_set() and not self.left:
+                        return
+                try:
+                    message = results.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    self.bury(results)
+                    continue
+                self.handle(message)
+        except BaseException as exc:  # never leave the main thread waiting on a listener that died
+            self.error = f"the worker listener failed: {type(exc).__name__}: {exc}"
+            self.stop.set()
+
+    def handle(self, message: tuple) -> None:
+        kind, worker, *rest = message
+        if kind == "log":
+            self.log(f"worker {worker}: {rest[0]}")
+        elif kind == "start":
+            self.running[worker] = rest[0]
+        else:
+            self.running.pop(worker, None)
+            self.finish(rest[0], rest[1], f"worker {worker}")
+
+    def bury(self, results) -> None:
+        """Fail the cell of each worker that died, and every queued cell once no worker is left."""
+        dead = [i for i, proc in self.procs.items() if i not in self.buried and not proc.is_alive()]
+        while True:  # what they sent before they ended
+            try:
+                self.handle(results.get_nowait())
+            except queue.Empty:
+                break
+        for i in dead:
+            self.buried.add(i)
+            if i in self.running:
+                code = self.procs[i].exitcode
+                why = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
+                self.fail(self.running.pop(i), f"its worker process died with exit code {code}{why}", f"worker {i}")
+        if len(self.buried) == len(self.procs):
+            for key in list(self.left):
+                self.fail(key, "not measured: every worker process died", "no worker left")
+
+    def fail(self, key: str, error: str, by: str) -> None:
+        if key not in self.counted:
+            save(self.store, self.cells[key], key, Failure(error, ""))
+            self.finish(key, Failure(error, ""), by)
 
 
 def _work(index: int, setup: Setup, jobs, results) -> None:
-    """A worker: measure queued cells until told to stop, writing each to the run folder, then telling why."""
+    """A worker: measure queued cells until the end marker, writing each to the run folder, then telling the
+    main process."""
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops its workers
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, lambda signum, frame: _stop(signum, results))
     torch.set_num_threads(setup.threads)
     pipe = Pipeline.measuring(setup.cfg, setup.samples, setup.tokenizer,
                               lambda msg: results.put(("log", index, msg)))
@@ -190,9 +232,12 @@ def _work(index: int, setup: Setup, jobs, results) -> None:
         results.put(("done", index, job.key, outcome))
 
 
-def _stop(signum, frame) -> None:
+def _stop(signum: int, results) -> None:
     """SIGTERM from the main process: exit through Python's cleanup. Killed outright, a worker left behind the
-    semaphores its libraries had made, and the resource tracker warned of them at shutdown."""
+    semaphores its libraries had made, and the resource tracker warned of them at shutdown. Messages not yet
+    sent are dropped: the main process has stopped reading, and waiting to flush them into a full pipe hung
+    the worker's exit."""
+    results.cancel_join_thread()
     raise SystemExit(128 + signum)
 
 
