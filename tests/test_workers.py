@@ -13,11 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from conftest import Exploding, tiny_config
 from test_downstream_run import items
 from test_harness import write_task
 
+from bench.presets import parse_workers
 from infoprune.criterion import REGISTRY, Criterion
+from infoprune.errors import UserError
 from infoprune.runbook import run
 
 TESTS = Path(__file__).parent
@@ -192,3 +195,27 @@ def test_ctrl_c_stops_the_workers_keeps_finished_cells_and_says_one_line(corpus_
     assert err.strip().splitlines()[-1] == "interrupted: finished cells are saved; run the same command again to resume"
     assert len(workers) == 2 and not any(alive(w) for w in workers)
     assert 2 <= len(finished(out)) < 1 + 3 * 3 and not list(out.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "two", ""])
+def test_a_bad_worker_count_is_one_clear_error(text):
+    with pytest.raises(UserError, match="--workers .*: give a number of processes"):
+        parse_workers(text, "cpu")
+
+
+def test_auto_takes_one_worker_per_core_on_cpu_and_one_on_a_gpu_or_under_torchrun(monkeypatch):
+    from bench import presets
+
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    cores = len(os.sched_getaffinity(0))
+    assert parse_workers("auto", "cpu") == max(1, min(cores, memory // presets.WORKER_MEMORY))
+    assert parse_workers("3", "cpu") == 3
+    monkeypatch.setattr(presets, "WORKER_MEMORY", 1 << 50)  # more than any machine has: memory allows one
+    assert parse_workers("auto", "cpu") == 1
+    assert parse_workers("auto", "cuda") == 1
+    with pytest.raises(UserError, match="on GPUs run one process per GPU with torchrun"):
+        parse_workers("2", "cuda")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert parse_workers("auto", "cpu") == 1
+    with pytest.raises(UserError, match="do not mix"):
+        parse_workers("2", "cpu")
