@@ -156,7 +156,7 @@ def parse_workers(text: str, device: str) -> int:
         raise UserError(f"--workers {text!r}: give a number of processes (1 or more) or auto")
     if workers > 1 and device != "cpu":
         raise UserError("--workers runs cells in CPU processes; on GPUs run one process per GPU with torchrun "
-                        "(README, 'Running on a cluster')")
+                        "(docs/cluster.md)")
     if workers > 1 and World.from_env().distributed:
         raise UserError("--workers and torchrun do not mix: under torchrun the ranks share each cell")
     return workers

@@ -78,7 +78,8 @@ class Pipeline:
                 "may depend on the thread count; import infoprune before running torch, or set MKL_CBWR=AUTO,STRICT")
 
     @classmethod
-    def measuring(cls, cfg: RunConfig, samples: dict[str, list[Sample]], tokenizer, log: Callable[[str], None]):
+    def measuring(cls, cfg: RunConfig, samples: dict[str, list[Sample]], tokenizer,
+                  log: Callable[[str], None]) -> "Pipeline":
         """A pipeline that only measures cells (`measure`), on the samples and tokenizer of the process that
         started it: it reads no corpus and builds no criterion."""
         pipe = cls(cfg, log)
