@@ -335,6 +335,11 @@ class Pipeline:
         keep = set(select([s.id for s in pool], scores, cell.ratio, crit.keep, Seeds.of(cell.seed).selection))
         return [s for s in pool if s.id in keep]
 
+    def kept_mask(self, kept: list[Sample]) -> np.ndarray:
+        """Which samples of the pool `kept` holds, in pool order (a cell's `kept_mask`, a worker's job)."""
+        ids = {s.id for s in kept}
+        return np.array([s.id in ids for s in self.samples["pool"]], dtype=bool)
+
     def model_key(self, cell: Cell, kept: list[Sample]) -> str:
         """The model cache key of `cell` trained on `kept`. It leaves out the evaluation settings, so adding a
         task re-evaluates without retraining."""
@@ -377,8 +382,7 @@ class Pipeline:
         metrics = evaluate(eval_sets, self._nll(model))
         t2 = time.time()
         metrics |= self.downstream(model)
-        kept_ids = {s.id for s in kept}
-        mask = np.array([s.id in kept_ids for s in self.samples["pool"]], dtype=bool)
+        mask = self.kept_mask(kept)
         return {
             "key": key,
             "criterion": cell.label,

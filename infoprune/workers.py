@@ -74,7 +74,6 @@ def run_in_workers(pipe: Pipeline, store: RunStore, pending: list[tuple[Cell, st
     """
     cfg, log = pipe.cfg, pipe.log
     n = min(cfg.workers, len(pending))
-    pool = pipe.samples["pool"]
     pipe.build_tasks()  # shared stages first: the workers read them from the cache
     setup = Setup(replace(cfg, tasks=pipe.tasks), {k: pipe.samples[k] for k in ("pool", "in_domain", "ood")},
                   pipe.tokenizer, worker_threads(n), os.getpid())
@@ -99,10 +98,8 @@ def run_in_workers(pipe: Pipeline, store: RunStore, pending: list[tuple[Cell, st
                 save(store, cell, key, chosen)
                 book.finish(key, chosen, "main process")
                 continue
-            ids = {s.id for s in chosen}
-            mask = np.array([s.id in ids for s in pool], dtype=bool)
             book.queue(key)
-            jobs.put(Job(cell, key, mask, pipe.model_key(cell, chosen), time.time() - t0))
+            jobs.put(Job(cell, key, pipe.kept_mask(chosen), pipe.model_key(cell, chosen), time.time() - t0))
         for _ in procs:
             jobs.put(None)
         book.all_queued.set()
