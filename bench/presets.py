@@ -29,8 +29,8 @@ PRESETS: dict[str, RunConfig] = {
         tasks=local_names(),
         task_limit=25,  # every local task on its first 25 items: enough to see the wiring work
     ),
-    # make bench (every criterion, 61 cells) on 2 CPU cores from an empty data dir: 22.7 min with the default two
-    # worker processes at 6865c84 (35.3 min on one process at ec49f72, in an hour the machine ran slower).
+    # make bench (every criterion, 61 cells) on 2 CPU cores from an empty data dir, with the default two worker
+    # processes: 22.7 min at 6865c84, 29.0 min at feb59a7 in a slower hour (35.3 min on one process at ec49f72).
     # At this compute a 0.13M-parameter model on 800k tokens beats a 1M-parameter one on the 250k tokens it
     # could afford (2.78 vs 3.06 bits/byte).
     "default": RunConfig(
